@@ -1,0 +1,25 @@
+//! pricepool caches energy-price intervals per home, fetches only the
+//! missing ranges from the upstream price API, keeps memory bounded and
+//! persists its state, so home-energy tools can share one rate-limited
+//! upstream over REST.
+//!
+//! ```text
+//! client ─GET /v1/homes/{id}/intervals─▶ api ─▶ registry: home ─▶ Pool
+//!                                                  │ gaps (missing ranges)
+//!                               fetch coordinator ─▶ upstream source (tibber | demo)
+//!                                                  │ add group ─▶ GC ─▶ mark dirty
+//!                                  debounced saver ─▶ {data_dir}/homes/{id}.json
+//! ```
+//!
+//! Modules:
+//! - [`pool`]: the pure, synchronous per-home cache (index, groups, gaps, GC).
+//! - [`upstream`]: price sources and the fetch coordinator (single-flight,
+//!   negative cache, retries, budget).
+//! - [`store`]: snapshot files, atomic writes, the debounced saver.
+//! - [`api`]: routes, problem+json errors, OpenAPI.
+//! - [`clock`]: the wall clock (`--now`).
+pub mod api;
+pub mod clock;
+pub mod pool;
+pub mod store;
+pub mod upstream;

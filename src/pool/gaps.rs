@@ -1,0 +1,179 @@
+//! Gap detection: the minimal missing ranges of a query.
+//!
+//! The walk steps through `[start, end)` on the 15-minute grid: over a cached
+//! interval it jumps to the interval's end, over missing slots it collects a
+//! *run*. A run becomes a gap when it contains at least one whole expected
+//! interval: quarter-hours need one missing slot, hours need a whole local
+//! hour whose start lies in the query. The expected resolution of a run is
+//! its cached neighbour's (on the same side of the switch date), else the
+//! switch date's: hourly before local midnight of `quarter_hourly_from`,
+//! quarter-hourly after. Runs never cross the switch.
+//!
+//! Cost: O(slots in the query), independent of the pool size.
+
+use chrono::{DateTime, Duration, Offset, TimeZone, Utc};
+use serde::Serialize;
+
+use super::days::{align_up_to_local_hour, local_midnight};
+use super::index::slot_of_seconds;
+use super::{Pool, PoolError, Resolution, ceil_slot, slot_start, span_slots};
+
+/// A missing stretch: fetching `[start, end)` fills it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The resolution expected inside the gap.
+    pub resolution: Resolution,
+}
+
+/// A run of missing slots `[first, end_slot)` with what borders it.
+struct Run {
+    first: i64,
+    end_slot: i64,
+    /// Resolution of the cached interval ending where the run begins.
+    before: Option<Resolution>,
+    /// Resolution of the cached interval starting where the run ends.
+    after: Option<Resolution>,
+    /// Whether `end_slot` is a real border (a cached interval or the switch)
+    /// rather than the end of the query.
+    bounded: bool,
+}
+
+impl Pool {
+    /// The minimal missing ranges of `[start, end)`, in order. Leading, inner
+    /// and trailing gaps; no gap shorter than one expected interval; correct
+    /// across DST days, the hourly → quarter-hourly switch, and bounds off
+    /// the grid.
+    pub fn gaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Gap>, PoolError> {
+        if start >= end {
+            return Err(PoolError::EmptyRange { start, end });
+        }
+        let switch_slot = slot_of_seconds(
+            local_midnight(self.home.zone, self.config.quarter_hourly_from).timestamp(),
+        );
+        let end_slot = ceil_slot(end);
+        let mut slot = ceil_slot(start);
+        let mut gaps = Vec::new();
+
+        // An interval that began before the first slot may still cover it.
+        let mut before = None;
+        if let Some(interval) = self.covering(slot_start(slot))
+            && interval.starts_at < slot_start(slot)
+        {
+            slot = slot_of_seconds(interval.ends_at().timestamp());
+            before = Some(interval.resolution);
+        }
+        if before.is_none() {
+            before = self.ending_at(slot);
+        }
+
+        let mut run_first: Option<i64> = None;
+        while slot < end_slot {
+            if let Some(loc) = self.index.get(slot) {
+                let interval = self.at(loc);
+                if let Some(first) = run_first.take() {
+                    let run = Run {
+                        first,
+                        end_slot: slot,
+                        before,
+                        after: Some(interval.resolution),
+                        bounded: true,
+                    };
+                    gaps.extend(self.gap_of(run, switch_slot, end));
+                }
+                before = Some(interval.resolution);
+                slot += span_slots(interval.resolution);
+                continue;
+            }
+            if slot == switch_slot {
+                if let Some(first) = run_first.take() {
+                    let run = Run {
+                        first,
+                        end_slot: slot,
+                        before,
+                        after: None,
+                        bounded: true,
+                    };
+                    gaps.extend(self.gap_of(run, switch_slot, end));
+                }
+                before = None;
+            }
+            if run_first.is_none() {
+                run_first = Some(slot);
+            }
+            slot += 1;
+        }
+        if let Some(first) = run_first {
+            let run = Run {
+                first,
+                end_slot,
+                before,
+                after: None,
+                bounded: false,
+            };
+            gaps.extend(self.gap_of(run, switch_slot, end));
+        }
+        Ok(gaps)
+    }
+
+    /// The resolution of a cached interval ending exactly at `slot`, if any.
+    fn ending_at(&self, slot: i64) -> Option<Resolution> {
+        [1, span_slots(Resolution::Hour)]
+            .into_iter()
+            .find_map(|back| {
+                let interval = self.at(self.index.get(slot - back)?);
+                (slot_of_seconds(interval.ends_at().timestamp()) == slot)
+                    .then_some(interval.resolution)
+            })
+    }
+
+    /// Turns a run of missing slots into a gap, or nothing when it holds no
+    /// whole expected interval.
+    fn gap_of(&self, run: Run, switch_slot: i64, query_end: DateTime<Utc>) -> Option<Gap> {
+        let by_switch = if run.first < switch_slot {
+            Resolution::Hour
+        } else {
+            Resolution::QuarterHour
+        };
+        let before = run.before.filter(|_| run.first != switch_slot);
+        let after = run.after.filter(|_| run.end_slot != switch_slot);
+        let resolution = before.or(after).unwrap_or(by_switch);
+        let (run_start, run_end) = (slot_start(run.first), slot_start(run.end_slot));
+        match resolution {
+            Resolution::QuarterHour => Some(Gap {
+                start: run_start,
+                end: run_end,
+                resolution,
+            }),
+            Resolution::Hour => {
+                let first_hour = align_up_to_local_hour(self.home.zone, run_start);
+                // The last hour that fits: it must end by the border, or start before the query's end.
+                let limit = if run.bounded {
+                    run_end - Duration::hours(1)
+                } else {
+                    query_end - Duration::nanoseconds(1)
+                };
+                let last_hour = self.align_down_to_local_hour(limit);
+                (first_hour <= last_hour).then(|| Gap {
+                    start: first_hour,
+                    end: last_hour + Duration::hours(1),
+                    resolution,
+                })
+            }
+        }
+    }
+
+    /// The last local-hour start at or before `t`.
+    fn align_down_to_local_hour(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let offset = i64::from(
+            self.home
+                .zone
+                .offset_from_utc_datetime(&t.naive_utc())
+                .fix()
+                .local_minus_utc(),
+        );
+        let local = t.timestamp() + offset;
+        DateTime::from_timestamp(local.div_euclid(3600) * 3600 - offset, 0).unwrap_or(t)
+    }
+}

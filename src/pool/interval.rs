@@ -1,0 +1,226 @@
+//! One price slot and its validation.
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The length of one price slot. Day-ahead markets price hours (before
+/// 2025-10-01 in Europe) or quarter-hours; nothing else is representable, so a
+/// duration of, say, 30 minutes is rejected where it is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum Resolution {
+    /// 15 minutes.
+    QuarterHour,
+    /// 60 minutes.
+    Hour,
+}
+
+impl Resolution {
+    /// The slot length in minutes (15 or 60).
+    pub const fn minutes(self) -> u8 {
+        match self {
+            Resolution::QuarterHour => 15,
+            Resolution::Hour => 60,
+        }
+    }
+
+    /// The slot length in seconds.
+    pub const fn seconds(self) -> i64 {
+        self.minutes() as i64 * 60
+    }
+
+    /// The slot length as a chrono duration.
+    pub fn duration(self) -> Duration {
+        Duration::seconds(self.seconds())
+    }
+
+    /// Parses a length in minutes; anything but 15 or 60 is an error.
+    pub fn from_minutes(minutes: i64) -> Result<Self, IntervalError> {
+        match minutes {
+            15 => Ok(Resolution::QuarterHour),
+            60 => Ok(Resolution::Hour),
+            other => Err(IntervalError::Duration { minutes: other }),
+        }
+    }
+}
+
+impl From<Resolution> for u8 {
+    fn from(resolution: Resolution) -> u8 {
+        resolution.minutes()
+    }
+}
+
+impl TryFrom<u8> for Resolution {
+    type Error = IntervalError;
+    fn try_from(minutes: u8) -> Result<Self, IntervalError> {
+        Resolution::from_minutes(i64::from(minutes))
+    }
+}
+
+/// Tibber's price level, relative to the trailing average. Sources without
+/// levels leave it out (`Interval::level` is `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PriceLevel {
+    VeryCheap,
+    Cheap,
+    Normal,
+    Expensive,
+    VeryExpensive,
+}
+
+impl PriceLevel {
+    /// The wire spelling (`VERY_CHEAP` …), as Tibber and our API write it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PriceLevel::VeryCheap => "VERY_CHEAP",
+            PriceLevel::Cheap => "CHEAP",
+            PriceLevel::Normal => "NORMAL",
+            PriceLevel::Expensive => "EXPENSIVE",
+            PriceLevel::VeryExpensive => "VERY_EXPENSIVE",
+        }
+    }
+
+    /// Parses the wire spelling; unknown words are `None` (a new level
+    /// upstream must not make a whole answer unreadable).
+    pub fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "VERY_CHEAP" => PriceLevel::VeryCheap,
+            "CHEAP" => PriceLevel::Cheap,
+            "NORMAL" => PriceLevel::Normal,
+            "EXPENSIVE" => PriceLevel::Expensive,
+            "VERY_EXPENSIVE" => PriceLevel::VeryExpensive,
+            _ => return None,
+        })
+    }
+}
+
+/// One price slot: prices per kWh in the home's currency for
+/// `[starts_at, starts_at + resolution)`.
+///
+/// Kept at 40 bytes: the pool holds up to tens of thousands per home and the
+/// memory budget is 64 bytes per live interval including the index.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Start, a UTC instant on the 15-minute grid.
+    pub starts_at: DateTime<Utc>,
+    /// Slot length.
+    pub resolution: Resolution,
+    /// Energy plus tax.
+    pub total: f64,
+    /// Energy price (spot plus markup).
+    pub energy: f64,
+    /// Taxes and fees.
+    pub tax: f64,
+    /// Price level, where the source has one.
+    pub level: Option<PriceLevel>,
+}
+
+/// Seconds in one quarter-hour: the grid every interval start lies on.
+pub const QUARTER_SECONDS: i64 = 900;
+
+impl Interval {
+    /// The end of the slot (exclusive).
+    pub fn ends_at(&self) -> DateTime<Utc> {
+        self.starts_at + self.resolution.duration()
+    }
+
+    /// Checks what the pool relies on: a start on the 15-minute grid (whole
+    /// seconds, no fraction) and finite prices.
+    pub fn validate(&self) -> Result<(), IntervalError> {
+        let secs = self.starts_at.timestamp();
+        if secs.rem_euclid(QUARTER_SECONDS) != 0 || self.starts_at.nanosecond() != 0 {
+            return Err(IntervalError::OffGrid {
+                starts_at: self.starts_at,
+            });
+        }
+        for (field, value) in [
+            ("total", self.total),
+            ("energy", self.energy),
+            ("tax", self.tax),
+        ] {
+            if !value.is_finite() {
+                return Err(IntervalError::NonFinite {
+                    starts_at: self.starts_at,
+                    field,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why an interval cannot enter the pool.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IntervalError {
+    #[error("interval at {starts_at} does not start on the 15-minute grid")]
+    OffGrid { starts_at: DateTime<Utc> },
+    #[error("interval at {starts_at} has a non-finite {field} price")]
+    NonFinite {
+        starts_at: DateTime<Utc>,
+        field: &'static str,
+    },
+    #[error("interval duration of {minutes} minutes is neither 15 nor 60")]
+    Duration { minutes: i64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32, m: u32, s: u32) -> Interval {
+        Interval {
+            starts_at: Utc.with_ymd_and_hms(2025, 10, 26, h, m, s).unwrap(),
+            resolution: Resolution::QuarterHour,
+            total: 0.3,
+            energy: 0.2,
+            tax: 0.1,
+            level: Some(PriceLevel::Normal),
+        }
+    }
+
+    #[test]
+    fn interval_stays_within_its_memory_budget() {
+        assert!(
+            std::mem::size_of::<Interval>() <= 40,
+            "{}",
+            std::mem::size_of::<Interval>()
+        );
+    }
+
+    #[test]
+    fn off_grid_and_non_finite_intervals_are_rejected() {
+        assert!(at(14, 45, 0).validate().is_ok());
+        assert!(matches!(
+            at(14, 47, 0).validate(),
+            Err(IntervalError::OffGrid { .. })
+        ));
+        assert!(matches!(
+            at(14, 45, 1).validate(),
+            Err(IntervalError::OffGrid { .. })
+        ));
+        let mut nan = at(1, 0, 0);
+        nan.tax = f64::NAN;
+        assert!(matches!(
+            nan.validate(),
+            Err(IntervalError::NonFinite { field: "tax", .. })
+        ));
+        let mut inf = at(1, 0, 0);
+        inf.total = f64::INFINITY;
+        assert!(matches!(
+            inf.validate(),
+            Err(IntervalError::NonFinite { field: "total", .. })
+        ));
+    }
+
+    #[test]
+    fn only_15_and_60_minute_durations_exist() {
+        assert_eq!(Resolution::from_minutes(15), Ok(Resolution::QuarterHour));
+        assert_eq!(Resolution::from_minutes(60), Ok(Resolution::Hour));
+        assert!(Resolution::from_minutes(30).is_err());
+        assert!(Resolution::from_minutes(0).is_err());
+        assert!(serde_json::from_str::<Resolution>("30").is_err());
+        assert_eq!(serde_json::to_string(&Resolution::Hour).unwrap(), "60");
+    }
+}

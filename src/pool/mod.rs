@@ -1,0 +1,495 @@
+//! The interval pool: a pure, synchronous per-home cache of price intervals.
+//!
+//! No I/O, no clock reads (callers pass `now`), no async: the fetch
+//! coordinator, the HTTP API and the saver all build on it, and properties
+//! and benches can drive it directly.
+//!
+//! Invariants, checked by `Pool::check_invariants` in the tests:
+//! - an interval is live exactly when the index points at it;
+//! - live intervals never overlap, and every one starts on the 15-minute grid;
+//! - after `add` returns there is no dead interval and no empty group;
+//! - live intervals exceed `max_intervals` only when every remaining group
+//!   holds an interval in the protected window (`gc_blocked`).
+
+pub mod days;
+mod gaps;
+mod gc;
+pub mod group;
+pub mod index;
+pub mod interval;
+mod snapshot;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+pub use gaps::Gap;
+pub use group::FetchGroup;
+pub use index::TimestampIndex;
+pub use interval::{Interval, IntervalError, PriceLevel, QUARTER_SECONDS, Resolution};
+pub use snapshot::{GroupSnapshot, PoolSnapshot};
+
+use index::{Loc, MAX_GROUP_LEN, MAX_GROUPS, slot_of_seconds};
+
+/// Per-home settings of the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// GC evicts unprotected groups while more live intervals than this remain.
+    pub max_intervals: usize,
+    /// The local date from which the source publishes quarter-hourly prices
+    /// (hourly before). Tibber and the European day-ahead market: 2025-10-01.
+    pub quarter_hourly_from: NaiveDate,
+}
+
+/// The switch to quarter-hourly day-ahead prices in Europe.
+pub const EUROPE_QUARTER_HOURLY_FROM: NaiveDate = match NaiveDate::from_ymd_opt(2025, 10, 1) {
+    Some(date) => date,
+    None => panic!("valid date"),
+};
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_intervals: 960,
+            quarter_hourly_from: EUROPE_QUARTER_HOURLY_FROM,
+        }
+    }
+}
+
+/// Who the pool prices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeInfo {
+    /// The upstream's home id.
+    pub id: String,
+    /// The home's IANA zone: local days, `date=` and the protected window use it.
+    pub zone: Tz,
+    /// ISO 4217 code of the prices, e.g. `EUR`.
+    pub currency: String,
+}
+
+/// Why the pool refused a call. The pool is unchanged after any error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PoolError {
+    #[error("range start {start} is not before its end {end}")]
+    EmptyRange {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    #[error(transparent)]
+    Interval(#[from] IntervalError),
+    #[error("the pool cannot hold more than {MAX_GROUPS} fetch groups")]
+    TooManyGroups,
+}
+
+/// What an `add` changed, so the caller knows whether the home is dirty.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AddOutcome {
+    /// Intervals at instants the pool did not hold.
+    pub added: usize,
+    /// Cached intervals replaced by a fresh copy (same start, or overlapping).
+    pub touched: usize,
+    /// Intervals in the answer that a later one at the same start replaced.
+    pub duplicates_in_answer: usize,
+    /// Dead intervals dropped by GC.
+    pub dead_dropped: usize,
+    /// Whole groups GC evicted to stay under `max_intervals`.
+    pub evicted_groups: usize,
+    /// Live intervals those groups held.
+    pub evicted_intervals: usize,
+}
+
+impl AddOutcome {
+    /// Whether the pool's content changed (the home must be saved).
+    pub fn changed(&self) -> bool {
+        self.added + self.touched + self.dead_dropped + self.evicted_intervals > 0
+    }
+}
+
+/// The pool's figures, for `/stats` and the metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolStats {
+    pub live_intervals: usize,
+    pub dead_intervals: usize,
+    pub groups: usize,
+    pub max_intervals: usize,
+    pub protected_window: ProtectedStats,
+    pub oldest_starts_at: Option<DateTime<Utc>>,
+    pub newest_starts_at: Option<DateTime<Utc>>,
+    pub last_fetch: Option<DateTime<Utc>>,
+    /// More live intervals than `max_intervals` remain because every group
+    /// left holds an interval in the protected window.
+    pub gc_blocked_by_protection: bool,
+    /// Groups evicted since the pool was created.
+    pub evicted_groups_total: u64,
+}
+
+/// How much of the protected window the pool holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProtectedStats {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// Live intervals starting in the window.
+    pub held: usize,
+    /// Intervals the window has at the expected resolution (92/96/100 a day
+    /// for quarter-hours, 23/24/25 for hours).
+    pub expected: usize,
+}
+
+/// One home's cache. See the module doc for its invariants.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    home: HomeInfo,
+    config: PoolConfig,
+    /// Group table; `None` marks a free slot listed in `free_slots`.
+    groups: Vec<Option<FetchGroup>>,
+    free_slots: Vec<usize>,
+    index: TimestampIndex,
+    next_seq: u64,
+    last_fetch: Option<DateTime<Utc>>,
+    gc_blocked: bool,
+    evicted_groups_total: u64,
+}
+
+fn slot_of(t: DateTime<Utc>) -> i64 {
+    slot_of_seconds(t.timestamp())
+}
+
+/// The first slot whose start is at or after `t`.
+fn ceil_slot(t: DateTime<Utc>) -> i64 {
+    let secs = t.timestamp();
+    let floor = slot_of_seconds(secs);
+    if secs.rem_euclid(QUARTER_SECONDS) == 0 && t.timestamp_subsec_nanos() == 0 {
+        floor
+    } else {
+        floor + 1
+    }
+}
+
+fn slot_start(slot: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(slot * QUARTER_SECONDS, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Slots an interval occupies in time (1 for a quarter-hour, 4 for an hour).
+fn span_slots(resolution: Resolution) -> i64 {
+    resolution.seconds() / QUARTER_SECONDS
+}
+
+impl Pool {
+    /// An empty pool for `home`.
+    pub fn new(home: HomeInfo, config: PoolConfig) -> Pool {
+        Pool {
+            home,
+            config,
+            groups: Vec::new(),
+            free_slots: Vec::new(),
+            index: TimestampIndex::default(),
+            next_seq: 0,
+            last_fetch: None,
+            gc_blocked: false,
+            evicted_groups_total: 0,
+        }
+    }
+
+    /// The home this pool prices.
+    pub fn home(&self) -> &HomeInfo {
+        &self.home
+    }
+
+    /// The pool's settings.
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    /// Number of live intervals.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the pool holds no interval.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Number of fetch groups.
+    pub fn n_groups(&self) -> usize {
+        self.groups.len() - self.free_slots.len()
+    }
+
+    /// When the last upstream answer was added.
+    pub fn last_fetch(&self) -> Option<DateTime<Utc>> {
+        self.last_fetch
+    }
+
+    fn at(&self, loc: Loc) -> &Interval {
+        // The index only ever points into occupied group slots at valid positions.
+        &self.groups[loc.group()]
+            .as_ref()
+            .expect("index points at a live group")
+            .intervals[loc.pos()]
+    }
+
+    /// Appends what one upstream call returned as a new fetch group.
+    ///
+    /// Every interval is validated first; any invalid one rejects the whole
+    /// answer and leaves the pool unchanged (`PoolError::Interval`). Inside
+    /// one answer, a later interval at the same start (or overlapping an
+    /// earlier one) wins. Cached intervals at the same instants, or
+    /// overlapping the fresh ones, are touched: the fresh copy wins and the
+    /// old one is dropped. GC runs before returning.
+    pub fn add(
+        &mut self,
+        intervals: Vec<Interval>,
+        fetched_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<AddOutcome, PoolError> {
+        for interval in &intervals {
+            interval.validate()?;
+        }
+        let n_in = intervals.len();
+        let fresh = normalise(intervals);
+        let mut outcome = AddOutcome {
+            duplicates_in_answer: n_in - fresh.len(),
+            ..AddOutcome::default()
+        };
+        let n_chunks = fresh.len().div_ceil(MAX_GROUP_LEN);
+        let free_after = self.free_slots.len() + (MAX_GROUPS - self.groups.len());
+        if n_chunks > free_after {
+            return Err(PoolError::TooManyGroups);
+        }
+        self.last_fetch = Some(self.last_fetch.map_or(fetched_at, |t| t.max(fetched_at)));
+
+        let mut stale_groups: Vec<usize> = Vec::new();
+        for chunk in fresh.chunks(MAX_GROUP_LEN) {
+            let group_slot = self.alloc_group(FetchGroup {
+                fetched_at,
+                seq: self.next_seq,
+                intervals: chunk.to_vec(),
+            });
+            self.next_seq += 1;
+            for (pos, interval) in chunk.iter().enumerate() {
+                let first = slot_of(interval.starts_at);
+                let last = first + span_slots(interval.resolution) - 1;
+                // Anything cached that overlaps [start, end): an hour starts at most 3 slots earlier.
+                let overlapping: Vec<(i64, Loc)> = self
+                    .index
+                    .range(first - 3, last)
+                    .filter(|&(slot, loc)| {
+                        slot >= first || self.at(loc).ends_at() > interval.starts_at
+                    })
+                    .collect();
+                let mut replaced_same_start = false;
+                for (slot, loc) in overlapping {
+                    self.index.remove_if(slot, loc);
+                    stale_groups.push(loc.group());
+                    outcome.touched += 1;
+                    replaced_same_start |= slot == first;
+                }
+                if !replaced_same_start {
+                    outcome.added += 1;
+                }
+                self.index.insert(first, Loc::new(group_slot, pos));
+            }
+        }
+        stale_groups.sort_unstable();
+        stale_groups.dedup();
+        for group_slot in stale_groups {
+            outcome.dead_dropped += self.compact(group_slot);
+        }
+        let (evicted_groups, evicted_intervals) = self.evict(now);
+        outcome.evicted_groups = evicted_groups;
+        outcome.evicted_intervals = evicted_intervals;
+        Ok(outcome)
+    }
+
+    fn alloc_group(&mut self, group: FetchGroup) -> usize {
+        if let Some(slot) = self.free_slots.pop() {
+            self.groups[slot] = Some(group);
+            slot
+        } else {
+            self.groups.push(Some(group));
+            self.groups.len() - 1
+        }
+    }
+
+    /// Intervals whose start lies in `[start, end)`, in order. Bounds off the
+    /// grid are fine. Cost: O(slots in the range), never the pool size.
+    pub fn range(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<impl Iterator<Item = &Interval> + '_, PoolError> {
+        if start >= end {
+            return Err(PoolError::EmptyRange { start, end });
+        }
+        Ok(self
+            .index
+            .range(ceil_slot(start), ceil_slot(end) - 1)
+            .map(|(_, loc)| self.at(loc)))
+    }
+
+    /// The interval starting exactly at `instant`. O(1).
+    pub fn get(&self, instant: DateTime<Utc>) -> Option<&Interval> {
+        if instant.timestamp().rem_euclid(QUARTER_SECONDS) != 0
+            || instant.timestamp_subsec_nanos() != 0
+        {
+            return None;
+        }
+        self.index.get(slot_of(instant)).map(|loc| self.at(loc))
+    }
+
+    /// The interval containing `instant`: `[starts_at, ends_at)` holds it. O(1).
+    pub fn current(&self, instant: DateTime<Utc>) -> Option<&Interval> {
+        self.covering(instant)
+    }
+
+    /// The live interval whose span contains `t`, if any.
+    fn covering(&self, t: DateTime<Utc>) -> Option<&Interval> {
+        let slot = slot_of(t);
+        (0..4)
+            .filter_map(|back| self.index.get(slot - back))
+            .map(|loc| self.at(loc))
+            .find(|iv| iv.starts_at <= t && t < iv.ends_at())
+    }
+
+    /// The protected window for `now` in the home's zone.
+    pub fn protected_window(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        days::protected_window(self.home.zone, now)
+    }
+
+    /// The pool's figures at `now`.
+    pub fn stats(&self, now: DateTime<Utc>) -> PoolStats {
+        let (start, end) = self.protected_window(now);
+        let held = self
+            .index
+            .range(ceil_slot(start), ceil_slot(end) - 1)
+            .count();
+        let mut oldest: Option<DateTime<Utc>> = None;
+        let mut newest: Option<DateTime<Utc>> = None;
+        let mut n_stored = 0;
+        for group in self.groups.iter().flatten() {
+            n_stored += group.intervals.len();
+            if let (Some(first), Some(last)) = (group.intervals.first(), group.intervals.last()) {
+                oldest = Some(oldest.map_or(first.starts_at, |t| t.min(first.starts_at)));
+                newest = Some(newest.map_or(last.starts_at, |t| t.max(last.starts_at)));
+            }
+        }
+        PoolStats {
+            live_intervals: self.len(),
+            dead_intervals: n_stored - self.len(),
+            groups: self.n_groups(),
+            max_intervals: self.config.max_intervals,
+            protected_window: ProtectedStats {
+                start,
+                end,
+                held,
+                expected: self.expected_count(start, end),
+            },
+            oldest_starts_at: oldest,
+            newest_starts_at: newest,
+            last_fetch: self.last_fetch,
+            gc_blocked_by_protection: self.gc_blocked,
+            evicted_groups_total: self.evicted_groups_total,
+        }
+    }
+
+    /// How many intervals `[start, end)` has at the expected resolution.
+    pub fn expected_count(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> usize {
+        let switch = days::local_midnight(self.home.zone, self.config.quarter_hourly_from);
+        let hourly_end = end.min(switch).max(start);
+        let quarter_start = start.max(switch).min(end);
+        let hours = (hourly_end - start).num_seconds().max(0) / 3600;
+        let quarters = (end - quarter_start).num_seconds().max(0) / QUARTER_SECONDS;
+        (hours + quarters) as usize
+    }
+
+    /// Heap bytes held by groups and index (capacity, not just length), for
+    /// the memory figures in benches.
+    pub fn heap_bytes(&self) -> usize {
+        let groups: usize = self
+            .groups
+            .iter()
+            .flatten()
+            .map(|g| g.intervals.capacity() * std::mem::size_of::<Interval>())
+            .sum();
+        groups
+            + self.groups.capacity() * std::mem::size_of::<Option<FetchGroup>>()
+            + self.free_slots.capacity() * std::mem::size_of::<usize>()
+            + self.index.heap_bytes()
+    }
+
+    /// Verifies the invariants in the module doc; for tests and proptests.
+    /// Returns a description of the first violation.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut n_live = 0;
+        let mut previous_end: Option<DateTime<Utc>> = None;
+        let mut all: BTreeMap<i64, Interval> = BTreeMap::new();
+        for (group_slot, group) in self.groups.iter().enumerate() {
+            let Some(group) = group else { continue };
+            if group.intervals.is_empty() {
+                return Err(format!("group {group_slot} is empty"));
+            }
+            for (pos, interval) in group.intervals.iter().enumerate() {
+                interval.validate().map_err(|e| e.to_string())?;
+                match self.index.get(slot_of(interval.starts_at)) {
+                    Some(loc) if loc == Loc::new(group_slot, pos) => {
+                        n_live += 1;
+                        all.insert(slot_of(interval.starts_at), *interval);
+                    }
+                    _ => {
+                        return Err(format!(
+                            "dead interval at {} in group {group_slot}",
+                            interval.starts_at
+                        ));
+                    }
+                }
+            }
+        }
+        if n_live != self.index.len() {
+            return Err(format!(
+                "index holds {} entries, groups {n_live} live",
+                self.index.len()
+            ));
+        }
+        for interval in all.values() {
+            if previous_end.is_some_and(|end| interval.starts_at < end) {
+                return Err(format!(
+                    "interval at {} overlaps the previous one",
+                    interval.starts_at
+                ));
+            }
+            previous_end = Some(interval.ends_at());
+        }
+        if self.len() > self.config.max_intervals && !self.gc_blocked {
+            return Err(format!(
+                "{} live intervals over the limit without protection",
+                self.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Sorts one upstream answer by start and resolves collisions inside it: a
+/// later interval replaces an earlier one at the same start or overlapping it.
+fn normalise(intervals: Vec<Interval>) -> Vec<Interval> {
+    let mut by_slot: BTreeMap<i64, Interval> = BTreeMap::new();
+    for interval in intervals {
+        let first = slot_of(interval.starts_at);
+        let last = first + span_slots(interval.resolution) - 1;
+        let overlapping: Vec<i64> = by_slot
+            .range(first - 3..=last)
+            .filter(|(slot, iv)| **slot >= first || iv.ends_at() > interval.starts_at)
+            .map(|(slot, _)| *slot)
+            .collect();
+        for slot in overlapping {
+            by_slot.remove(&slot);
+        }
+        by_slot.insert(first, interval);
+    }
+    by_slot.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests;

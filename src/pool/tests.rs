@@ -1,0 +1,523 @@
+//! Unit tests for each rule of the pool, on real DST days in Europe/Berlin.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Europe::Berlin;
+
+use super::days::local_day;
+use super::*;
+
+fn home() -> HomeInfo {
+    HomeInfo {
+        id: "home-1".into(),
+        zone: Berlin,
+        currency: "EUR".into(),
+    }
+}
+
+fn pool(max_intervals: usize) -> Pool {
+    Pool::new(
+        home(),
+        PoolConfig {
+            max_intervals,
+            ..PoolConfig::default()
+        },
+    )
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn date(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// A price that differs per instant and per `salt`, so a stale copy is visible.
+fn price(start: DateTime<Utc>, salt: f64) -> f64 {
+    (start.timestamp() / 900 % 97) as f64 / 100.0 + salt
+}
+
+/// Intervals over `[start, end)` at the resolution the market had then.
+fn market(start: DateTime<Utc>, end: DateTime<Utc>, salt: f64) -> Vec<Interval> {
+    let switch = days::local_midnight(Berlin, EUROPE_QUARTER_HOURLY_FROM);
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        let resolution = if at < switch {
+            Resolution::Hour
+        } else {
+            Resolution::QuarterHour
+        };
+        out.push(Interval {
+            starts_at: at,
+            resolution,
+            total: price(at, salt),
+            energy: price(at, salt) * 0.7,
+            tax: price(at, salt) * 0.3,
+            level: Some(PriceLevel::Normal),
+        });
+        at += resolution.duration();
+    }
+    out
+}
+
+fn day(pool: &mut Pool, d: &str, fetched_at: &str, now: &str) -> AddOutcome {
+    let (s, e) = local_day(Berlin, date(d));
+    pool.add(market(s, e, 0.0), t(fetched_at), t(now)).unwrap()
+}
+
+#[test]
+fn fall_back_day_holds_100_distinct_quarter_hours_in_order() {
+    let mut p = pool(960);
+    day(
+        &mut p,
+        "2025-10-26",
+        "2025-10-25T12:00:00Z",
+        "2025-10-26T08:00:00Z",
+    );
+    let (s, e) = local_day(Berlin, date("2025-10-26"));
+    let got: Vec<Interval> = p.range(s, e).unwrap().copied().collect();
+    assert_eq!(got.len(), 100);
+    assert!(got.windows(2).all(|w| w[1].starts_at == w[0].ends_at()));
+    let two_am: Vec<String> = got
+        .iter()
+        .map(|iv| iv.starts_at.with_timezone(&Berlin).to_rfc3339())
+        .filter(|s| s.starts_with("2025-10-26T02:00:00"))
+        .collect();
+    assert_eq!(
+        two_am,
+        vec!["2025-10-26T02:00:00+02:00", "2025-10-26T02:00:00+01:00"]
+    );
+    assert_eq!(p.gaps(s, e).unwrap(), vec![]);
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn spring_forward_day_holds_92_with_no_false_gap_at_two() {
+    let mut p = pool(960);
+    day(
+        &mut p,
+        "2026-03-29",
+        "2026-03-28T12:00:00Z",
+        "2026-03-29T08:00:00Z",
+    );
+    let (s, e) = local_day(Berlin, date("2026-03-29"));
+    assert_eq!(p.range(s, e).unwrap().count(), 92);
+    assert_eq!(p.gaps(s, e).unwrap(), vec![]);
+    assert_eq!(p.expected_count(s, e), 92);
+}
+
+#[test]
+fn the_switch_to_quarter_hours_mixes_24_hourly_and_96_quarter_hourly_without_false_gaps() {
+    let mut p = pool(960);
+    let (s, _) = local_day(Berlin, date("2025-09-30"));
+    let (_, e) = local_day(Berlin, date("2025-10-01"));
+    p.add(
+        market(s, e, 0.0),
+        t("2025-10-01T12:00:00Z"),
+        t("2025-10-01T12:00:00Z"),
+    )
+    .unwrap();
+    let got: Vec<&Interval> = p.range(s, e).unwrap().collect();
+    assert_eq!(
+        got.iter()
+            .filter(|iv| iv.resolution == Resolution::Hour)
+            .count(),
+        24
+    );
+    assert_eq!(
+        got.iter()
+            .filter(|iv| iv.resolution == Resolution::QuarterHour)
+            .count(),
+        96
+    );
+    assert_eq!(p.gaps(s, e).unwrap(), vec![]);
+    // Without data, the switch date alone says where hours end and quarter-hours begin.
+    let empty = pool(960);
+    let gaps = empty.gaps(s, e).unwrap();
+    assert_eq!(
+        gaps,
+        vec![
+            Gap {
+                start: s,
+                end: t("2025-09-30T22:00:00Z"),
+                resolution: Resolution::Hour
+            },
+            Gap {
+                start: t("2025-09-30T22:00:00Z"),
+                end: e,
+                resolution: Resolution::QuarterHour
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_start_off_the_grid_returns_the_next_slot_first_and_no_leading_gap() {
+    let mut p = pool(960);
+    day(
+        &mut p,
+        "2026-01-15",
+        "2026-01-14T12:00:00Z",
+        "2026-01-15T08:00:00Z",
+    );
+    let start = t("2026-01-15T14:47:00.167+01:00");
+    let end = t("2026-01-15T16:00:00+01:00");
+    let first = p.range(start, end).unwrap().next().unwrap();
+    assert_eq!(first.starts_at, t("2026-01-15T15:00:00+01:00"));
+    assert_eq!(p.range(start, end).unwrap().count(), 4);
+    assert_eq!(p.gaps(start, end).unwrap(), vec![]);
+    // The slot containing the start is not requested, so its absence is no gap either.
+    let mut sparse = pool(960);
+    let only_15 = market(t("2026-01-15T15:00:00+01:00"), end, 0.0);
+    sparse
+        .add(
+            only_15,
+            t("2026-01-15T00:00:00Z"),
+            t("2026-01-15T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(sparse.gaps(start, end).unwrap(), vec![]);
+}
+
+#[test]
+fn gaps_are_leading_inner_and_trailing_and_minimal() {
+    let mut p = pool(960);
+    let a = market(t("2026-01-15T10:00:00Z"), t("2026-01-15T11:00:00Z"), 0.0);
+    let b = market(t("2026-01-15T12:00:00Z"), t("2026-01-15T12:30:00Z"), 0.0);
+    p.add(a, t("2026-01-15T00:00:00Z"), t("2026-01-15T00:00:00Z"))
+        .unwrap();
+    p.add(b, t("2026-01-15T00:00:01Z"), t("2026-01-15T00:00:00Z"))
+        .unwrap();
+    let gaps = p
+        .gaps(t("2026-01-15T09:30:00Z"), t("2026-01-15T13:07:00Z"))
+        .unwrap();
+    let q = Resolution::QuarterHour;
+    assert_eq!(
+        gaps,
+        vec![
+            Gap {
+                start: t("2026-01-15T09:30:00Z"),
+                end: t("2026-01-15T10:00:00Z"),
+                resolution: q
+            },
+            Gap {
+                start: t("2026-01-15T11:00:00Z"),
+                end: t("2026-01-15T12:00:00Z"),
+                resolution: q
+            },
+            Gap {
+                start: t("2026-01-15T12:30:00Z"),
+                end: t("2026-01-15T13:15:00Z"),
+                resolution: q
+            },
+        ]
+    );
+}
+
+#[test]
+fn an_hourly_hole_shorter_than_an_hour_is_no_gap() {
+    let mut p = pool(960);
+    let hours = market(t("2025-06-01T10:00:00Z"), t("2025-06-01T14:00:00Z"), 0.0);
+    p.add(hours, t("2025-06-02T00:00:00Z"), t("2025-06-02T00:00:00Z"))
+        .unwrap();
+    // [10:30, 13:45): every hour starting inside is cached; 10:00 covers 10:30.
+    assert_eq!(
+        p.gaps(t("2025-06-01T10:30:00Z"), t("2025-06-01T13:45:00Z"))
+            .unwrap(),
+        vec![]
+    );
+    // Past the data, only whole hours count: [14:00, 14:40) needs the 14:00 hour.
+    let gaps = p
+        .gaps(t("2025-06-01T13:30:00Z"), t("2025-06-01T14:40:00Z"))
+        .unwrap();
+    assert_eq!(
+        gaps,
+        vec![Gap {
+            start: t("2025-06-01T14:00:00Z"),
+            end: t("2025-06-01T15:00:00Z"),
+            resolution: Resolution::Hour
+        }]
+    );
+    // A query starting at 14:10 does not include the 14:00 hour, and no other hour starts before 14:40.
+    assert_eq!(
+        p.gaps(t("2025-06-01T14:10:00Z"), t("2025-06-01T14:40:00Z"))
+            .unwrap(),
+        vec![]
+    );
+}
+
+#[test]
+fn re_adding_touches_instead_of_duplicating_and_the_fresh_price_wins() {
+    let mut p = pool(960);
+    let (s, e) = local_day(Berlin, date("2026-01-15"));
+    let first = p
+        .add(
+            market(s, e, 0.0),
+            t("2026-01-14T12:00:00Z"),
+            t("2026-01-15T08:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!((first.added, first.touched), (96, 0));
+    let second = p
+        .add(
+            market(s, e, 1.0),
+            t("2026-01-15T12:00:00Z"),
+            t("2026-01-15T12:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(
+        (second.added, second.touched, second.dead_dropped),
+        (0, 96, 96)
+    );
+    assert_eq!(p.len(), 96);
+    assert_eq!(p.n_groups(), 1, "the old group emptied and was dropped");
+    assert!(
+        p.range(s, e)
+            .unwrap()
+            .all(|iv| iv.total == price(iv.starts_at, 1.0))
+    );
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn a_partial_overlap_moves_only_the_touched_intervals() {
+    let mut p = pool(960);
+    p.add(
+        market(t("2026-01-15T00:00:00Z"), t("2026-01-15T02:00:00Z"), 0.0),
+        t("2026-01-15T00:00:00Z"),
+        t("2026-01-15T00:00:00Z"),
+    )
+    .unwrap();
+    let out = p
+        .add(
+            market(t("2026-01-15T01:00:00Z"), t("2026-01-15T03:00:00Z"), 1.0),
+            t("2026-01-15T01:00:00Z"),
+            t("2026-01-15T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!((out.added, out.touched), (4, 4));
+    assert_eq!(p.len(), 12);
+    assert_eq!(p.n_groups(), 2);
+    assert_eq!(
+        p.get(t("2026-01-15T00:45:00Z")).unwrap().total,
+        price(t("2026-01-15T00:45:00Z"), 0.0)
+    );
+    assert_eq!(
+        p.get(t("2026-01-15T01:00:00Z")).unwrap().total,
+        price(t("2026-01-15T01:00:00Z"), 1.0)
+    );
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn fresh_quarter_hours_replace_an_overlapping_cached_hour() {
+    let mut p = pool(960);
+    let hour = Interval {
+        resolution: Resolution::Hour,
+        ..market(t("2026-01-15T10:00:00Z"), t("2026-01-15T10:15:00Z"), 0.0)[0]
+    };
+    p.add(
+        vec![hour],
+        t("2026-01-15T00:00:00Z"),
+        t("2026-01-15T00:00:00Z"),
+    )
+    .unwrap();
+    let quarter = market(t("2026-01-15T10:30:00Z"), t("2026-01-15T10:45:00Z"), 1.0);
+    let out = p
+        .add(
+            quarter,
+            t("2026-01-15T01:00:00Z"),
+            t("2026-01-15T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!((out.added, out.touched), (1, 1));
+    assert_eq!(p.len(), 1);
+    assert_eq!(p.current(t("2026-01-15T10:05:00Z")), None);
+    assert_eq!(
+        p.current(t("2026-01-15T10:35:00Z")).unwrap().starts_at,
+        t("2026-01-15T10:30:00Z")
+    );
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn current_respects_each_intervals_own_duration() {
+    let mut p = pool(960);
+    let (s, _) = local_day(Berlin, date("2025-09-30"));
+    let (_, e) = local_day(Berlin, date("2025-10-01"));
+    p.add(
+        market(s, e, 0.0),
+        t("2025-10-01T00:00:00Z"),
+        t("2025-10-01T00:00:00Z"),
+    )
+    .unwrap();
+    let hourly = p.current(t("2025-09-30T14:59:59+02:00")).unwrap();
+    assert_eq!(
+        (hourly.starts_at, hourly.resolution),
+        (t("2025-09-30T14:00:00+02:00"), Resolution::Hour)
+    );
+    let quarter = p.current(t("2025-10-01T14:59:59.999+02:00")).unwrap();
+    assert_eq!(
+        (quarter.starts_at, quarter.resolution),
+        (t("2025-10-01T14:45:00+02:00"), Resolution::QuarterHour)
+    );
+    assert!(p.current(e).is_none());
+    assert!(p.get(t("2025-10-01T14:50:00+02:00")).is_none());
+}
+
+#[test]
+fn eviction_on_a_dst_day_spares_the_whole_protected_window() {
+    // now: Monday 2025-10-27 local; window Saturday 25th 00:00 to Wednesday 29th 00:00, Sunday has 25 hours.
+    let now = "2025-10-27T09:00:00Z";
+    let mut p = pool(96 * 2);
+    for (i, d) in ["2025-10-10", "2025-10-11", "2025-10-12"]
+        .iter()
+        .enumerate()
+    {
+        day(&mut p, d, &format!("2025-10-20T0{i}:00:00Z"), now);
+    }
+    for (i, d) in ["2025-10-25", "2025-10-26", "2025-10-27", "2025-10-28"]
+        .iter()
+        .enumerate()
+    {
+        day(&mut p, d, &format!("2025-10-2{i}T01:00:00Z"), now);
+    }
+    let (ws, we) = p.protected_window(t(now));
+    assert_eq!(p.range(ws, we).unwrap().count(), 96 + 100 + 96 + 96);
+    assert_eq!(p.len(), 388, "every unprotected group went, oldest first");
+    let stats = p.stats(t(now));
+    assert!(stats.gc_blocked_by_protection);
+    assert_eq!(
+        (stats.protected_window.held, stats.protected_window.expected),
+        (388, 388)
+    );
+    assert_eq!(stats.evicted_groups_total, 3);
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn eviction_takes_oldest_fetched_first_and_stops_at_the_limit() {
+    let now = "2026-02-20T09:00:00Z";
+    let mut p = pool(96 * 2);
+    day(&mut p, "2026-01-12", "2026-01-13T00:00:00Z", now);
+    day(&mut p, "2026-01-10", "2026-01-14T00:00:00Z", now);
+    day(&mut p, "2026-01-11", "2026-01-15T00:00:00Z", now);
+    let (s, e) = local_day(Berlin, date("2026-01-12"));
+    assert_eq!(
+        p.range(s, e).unwrap().count(),
+        0,
+        "the oldest fetch went first, not the oldest day"
+    );
+    assert_eq!(p.len(), 192);
+    assert!(!p.stats(t(now)).gc_blocked_by_protection);
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn a_pool_whose_groups_are_all_protected_stays_above_the_limit_and_says_so() {
+    let now = "2026-01-15T09:00:00Z";
+    let mut p = pool(10);
+    let out = day(&mut p, "2026-01-15", "2026-01-15T08:00:00Z", now);
+    assert_eq!(out.evicted_intervals, 0);
+    assert_eq!(p.len(), 96);
+    assert!(p.stats(t(now)).gc_blocked_by_protection);
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_loses_nothing() {
+    let mut p = pool(960);
+    day(
+        &mut p,
+        "2026-01-15",
+        "2026-01-14T12:00:00Z",
+        "2026-01-15T08:00:00Z",
+    );
+    let before = p.snapshot();
+    let (s, e) = local_day(Berlin, date("2026-01-16"));
+    let mut nan = market(s, e, 0.0);
+    nan[5].total = f64::NAN;
+    assert!(matches!(
+        p.add(nan, t("2026-01-15T12:00:00Z"), t("2026-01-15T12:00:00Z")),
+        Err(PoolError::Interval(IntervalError::NonFinite { .. }))
+    ));
+    let mut off_grid = market(s, e, 0.0);
+    off_grid[3].starts_at += Duration::minutes(7);
+    assert!(matches!(
+        p.add(
+            off_grid,
+            t("2026-01-15T12:00:00Z"),
+            t("2026-01-15T12:00:00Z")
+        ),
+        Err(PoolError::Interval(IntervalError::OffGrid { .. }))
+    ));
+    assert!(matches!(p.range(e, s), Err(PoolError::EmptyRange { .. })));
+    assert!(matches!(p.gaps(s, s), Err(PoolError::EmptyRange { .. })));
+    assert_eq!(p.snapshot(), before);
+    p.check_invariants().unwrap();
+}
+
+#[test]
+fn duplicate_instants_in_one_answer_keep_the_last() {
+    let mut p = pool(960);
+    let mut answer = market(t("2026-01-15T10:00:00Z"), t("2026-01-15T11:00:00Z"), 0.0);
+    let mut again = answer[1];
+    again.total = 9.0;
+    answer.push(again);
+    let out = p
+        .add(answer, t("2026-01-15T12:00:00Z"), t("2026-01-15T12:00:00Z"))
+        .unwrap();
+    assert_eq!((out.added, out.duplicates_in_answer), (4, 1));
+    assert_eq!(p.get(t("2026-01-15T10:15:00Z")).unwrap().total, 9.0);
+}
+
+#[test]
+fn snapshot_round_trips_losslessly() {
+    let now = t("2026-01-15T09:00:00Z");
+    let mut p = pool(960);
+    day(
+        &mut p,
+        "2026-01-14",
+        "2026-01-14T12:00:00Z",
+        "2026-01-15T09:00:00Z",
+    );
+    p.add(
+        market(
+            t("2026-01-15T10:00:00Z"),
+            t("2026-01-15T20:00:00Z"),
+            0.123_456_789_012_3,
+        ),
+        t("2026-01-15T08:00:00Z"),
+        now,
+    )
+    .unwrap();
+    let snapshot = p.snapshot();
+    let json = serde_json::to_string(&snapshot).unwrap();
+    let back: PoolSnapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, snapshot);
+    let restored = Pool::restore(home(), p.config().clone(), back, now).unwrap();
+    assert_eq!(restored.snapshot(), snapshot);
+    assert_eq!(restored.n_groups(), 2);
+    assert_eq!(restored.stats(now), p.stats(now));
+}
+
+#[test]
+fn stats_report_the_protected_window_and_the_oldest_and_newest() {
+    let now = t("2025-10-27T09:00:00Z");
+    let mut p = pool(960);
+    day(
+        &mut p,
+        "2025-10-26",
+        "2025-10-26T10:00:00Z",
+        "2025-10-27T09:00:00Z",
+    );
+    let stats = p.stats(now);
+    assert_eq!(stats.live_intervals, 100);
+    assert_eq!(stats.dead_intervals, 0);
+    assert_eq!(stats.protected_window.held, 100);
+    assert_eq!(stats.protected_window.expected, 96 + 100 + 96 + 96);
+    assert_eq!(stats.oldest_starts_at, Some(t("2025-10-26T00:00:00+02:00")));
+    assert_eq!(stats.newest_starts_at, Some(t("2025-10-26T23:45:00+01:00")));
+    assert_eq!(stats.last_fetch, Some(t("2025-10-26T10:00:00Z")));
+}
