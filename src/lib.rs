@@ -22,4 +22,5 @@ pub mod api;
 pub mod clock;
 pub mod pool;
 pub mod store;
+pub mod testkit;
 pub mod upstream;
