@@ -187,6 +187,16 @@ impl Registry {
         let registry = self.clone();
         tracker.spawn(super::prefetch::run(registry, token));
     }
+
+    /// The coordinator's settings (for the prefetch schedule).
+    pub(crate) fn config(&self) -> &UpstreamConfig {
+        &self.shared.context.config
+    }
+
+    /// The service's wall clock.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.shared.context.clock
+    }
 }
 
 /// One home: its pool and its fetch coordinator. Cheap to clone.
