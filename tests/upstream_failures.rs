@@ -6,6 +6,7 @@ mod upstream_common;
 
 use std::time::{Duration, Instant};
 
+use pricepool::pool::{HomeInfo, Pool, PoolConfig};
 use pricepool::testkit::{FakeTibber, Fault};
 use pricepool::upstream::{IncompleteReason, Secret, UpstreamConfig, UpstreamErrorKind};
 use upstream_common::{berlin_day, fast_config, setup, setup_with};
@@ -217,4 +218,22 @@ async fn malformed_non_json_and_graphql_errors_do_not_panic() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     let answer = setup.home("demo").intervals(start, end).await.unwrap();
     assert!(answer.complete);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_the_upstream_does_not_know_is_reported_as_such_after_one_call() {
+    let setup = setup(NOW, fast_config()).await;
+    let ghost = HomeInfo {
+        id: "ghost".into(),
+        zone: chrono_tz::Europe::Berlin,
+        currency: "EUR".into(),
+    };
+    setup
+        .registry
+        .insert_pool(Pool::new(ghost, PoolConfig::default()));
+    let (start, end) = berlin_day(2026, 1, 14);
+    let error = setup.home("ghost").intervals(start, end).await.unwrap_err();
+    assert_eq!(error.kind, UpstreamErrorKind::HomeNotFound);
+    assert!(error.message.contains("ghost"));
+    assert_eq!(setup.fake.call_count(), 1);
 }

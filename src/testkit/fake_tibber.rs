@@ -443,7 +443,6 @@ fn price_info_range(
         }
         let surplus = nodes.len().saturating_sub(wanted);
         nodes.drain(..surplus);
-        has_next = false;
     } else {
         let wanted = first.unwrap_or(MAX_PAGE).min(MAX_PAGE);
         let from = after.unwrap_or(local_midnight(zone.zone, local_date(zone.zone, now)));

@@ -356,6 +356,10 @@ impl Home {
             metrics::counter!("pricepool_cache_requests_total", "result" => metric).increment(1);
 
             coordinator.negative.retain(|entry| entry.retry_at > now);
+            // A flight whose task died without answering would be joined forever.
+            coordinator
+                .flights
+                .retain(|flight| flight.done.has_changed().is_ok());
             let horizon = self.publication_horizon(now);
             let cooldown = self.cooldown(&coordinator);
             let mut to_fetch: Vec<Gap> = Vec::new();

@@ -330,6 +330,14 @@ fn check_graphql_errors(value: &Value) -> Result<(), UpstreamError> {
             "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" | "BAD_USER_INPUT" => {
                 return Err(UpstreamError::Malformed(format!("{code}: {message}")));
             }
+            _ if message.to_lowercase().contains("too many requests")
+                || message.to_lowercase().contains("rate limit") =>
+            {
+                return Err(UpstreamError::RateLimited {
+                    message: format!("{code}: {message}"),
+                    retry_after: None,
+                });
+            }
             _ => {}
         }
     }
