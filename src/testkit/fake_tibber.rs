@@ -469,11 +469,17 @@ fn price_info_range(
         .last()
         .map(|iv| encode_cursor(iv.starts_at, zone.zone));
     let rendered: Vec<Value> = nodes.iter().map(|iv| node(iv, zone)).collect();
-    json!({
-        "pageInfo": {"endCursor": end_cursor, "hasNextPage": has_next},
-        "nodes": rendered,
-        "edges": rendered.iter().map(|n| json!({"node": n})).collect::<Vec<_>>(),
-    })
+    let mut range = json!({"pageInfo": {"endCursor": end_cursor, "hasNextPage": has_next}});
+    // Connections offer `edges { node }` as well as `nodes`; render what was asked.
+    if query.contains("edges") {
+        range["edges"] = rendered
+            .iter()
+            .map(|n| json!({"node": n}))
+            .collect::<Vec<_>>()
+            .into();
+    }
+    range["nodes"] = rendered.into();
+    range
 }
 
 fn node(interval: &Interval, zone: &DemoZone) -> Value {
