@@ -39,7 +39,10 @@ pub const DEFAULT_TOKEN: &str = "fake-token-5f3c9a";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// HTTP 429, with `Retry-After: {seconds}` when given.
-    RateLimited { retry_after: Option<u64> },
+    RateLimited {
+        /// Seconds to send in `Retry-After`; `None` sends no header.
+        retry_after: Option<u64>,
+    },
     /// HTTP 428, as Tibber sends when it throttles.
     PreconditionRequired,
     /// HTTP 500.
@@ -53,7 +56,12 @@ pub enum Fault {
     /// HTTP 200 with an HTML body.
     NonJson,
     /// HTTP 200 with `errors: [{message, extensions: {code}}]` and `data: null`.
-    GraphqlError { code: String, message: String },
+    GraphqlError {
+        /// `extensions.code`, e.g. `UNAUTHENTICATED`.
+        code: String,
+        /// The error's message.
+        message: String,
+    },
     /// The outage mode: `current: null, today: [], tomorrow: []`.
     EmptyData,
     /// HTTP 200 with JSON of the wrong shape.
