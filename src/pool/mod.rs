@@ -271,16 +271,18 @@ impl Pool {
             for (pos, interval) in chunk.iter().enumerate() {
                 let first = slot_of(interval.starts_at);
                 let last = first + span_slots(interval.resolution) - 1;
-                // Anything cached that overlaps [start, end): an hour starts at most 3 slots earlier.
-                let overlapping: Vec<(i64, Loc)> = self
-                    .index
-                    .range(first - 3, last)
-                    .filter(|&(slot, loc)| {
-                        slot >= first || self.at(loc).ends_at() > interval.starts_at
-                    })
-                    .collect();
+                // Anything cached that overlaps [start, end): an hour starts at most 3 slots
+                // earlier, so at most 3 + 4 entries; kept on the stack (this loop is the add's hot path).
+                let mut overlapping = [(0_i64, Loc::new(0, 0)); 7];
+                let mut n_overlapping = 0;
+                for (slot, loc) in self.index.range(first - 3, last) {
+                    if slot >= first || slot + span_slots(self.at(loc).resolution) > first {
+                        overlapping[n_overlapping] = (slot, loc);
+                        n_overlapping += 1;
+                    }
+                }
                 let mut replaced_same_start = false;
-                for (slot, loc) in overlapping {
+                for &(slot, loc) in &overlapping[..n_overlapping] {
                     self.index.remove_if(slot, loc);
                     stale_groups.push(loc.group());
                     outcome.touched += 1;
@@ -474,6 +476,13 @@ impl Pool {
 /// Sorts one upstream answer by start and resolves collisions inside it: a
 /// later interval replaces an earlier one at the same start or overlapping it.
 fn normalise(intervals: Vec<Interval>) -> Vec<Interval> {
+    // The usual answer is already sorted with no overlap: keep it as it is.
+    let in_order = intervals.windows(2).all(|pair| {
+        slot_of(pair[0].starts_at) + span_slots(pair[0].resolution) <= slot_of(pair[1].starts_at)
+    });
+    if in_order {
+        return intervals;
+    }
     let mut by_slot: BTreeMap<i64, Interval> = BTreeMap::new();
     for interval in intervals {
         let first = slot_of(interval.starts_at);
