@@ -9,14 +9,15 @@
 //! switch date's: hourly before local midnight of `quarter_hourly_from`,
 //! quarter-hourly after. Runs never cross the switch.
 //!
-//! Cost: O(slots in the query), independent of the pool size.
+//! Cost: O(slots on the cached days of the query), plus O(pages) per
+//! stretch of days with no cached interval.
 
 use chrono::{DateTime, Duration, Offset, TimeZone, Utc};
 use serde::Serialize;
 
 use super::days::{align_up_to_local_hour, local_midnight};
 use super::index::slot_of_seconds;
-use super::{Pool, PoolError, Resolution, ceil_slot, slot_start, span_slots};
+use super::{Pool, PoolError, Resolution, ceil_slot, clamp_to_starts, slot_start, span_slots};
 
 /// A missing stretch: fetching `[start, end)` fills it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,10 +45,17 @@ impl Pool {
     /// The minimal missing ranges of `[start, end)`, in order. Leading, inner
     /// and trailing gaps; no gap shorter than one expected interval; correct
     /// across DST days, the hourly → quarter-hourly switch, and bounds off
-    /// the grid.
+    /// the grid. Bounds beyond the years 1000..9998 (where no interval can
+    /// start) are clamped to them.
     pub fn gaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Gap>, PoolError> {
         if start >= end {
             return Err(PoolError::EmptyRange { start, end });
+        }
+        // No interval starts outside the years 1000..9998, so nothing there can
+        // be fetched: gaps are reported inside that span only.
+        let (start, end) = (clamp_to_starts(start), clamp_to_starts(end));
+        if start >= end {
+            return Ok(Vec::new());
         }
         let switch_slot = slot_of_seconds(
             local_midnight(self.home.zone, self.config.quarter_hourly_from).timestamp(),
@@ -102,7 +110,19 @@ impl Pool {
             if run_first.is_none() {
                 run_first = Some(slot);
             }
-            slot += 1;
+            // No interval starts on a day without a page: jump to the next page,
+            // the switch or the end, so a query of centuries costs O(pages).
+            slot = if self.index.has_page_of(slot) {
+                slot + 1
+            } else {
+                let next_page = self.index.next_page_start(slot).unwrap_or(end_slot);
+                let switch = if switch_slot > slot {
+                    switch_slot
+                } else {
+                    end_slot
+                };
+                next_page.min(switch).min(end_slot)
+            };
         }
         if let Some(first) = run_first {
             let run = Run {

@@ -123,14 +123,28 @@ impl TimestampIndex {
     }
 
     /// Every stored location whose slot lies in `[first, last]`, in slot order.
-    /// Cost: one probe per UTC day spanned plus one read per slot.
+    /// Cost: one probe per UTC day spanned plus one read per slot; a span of
+    /// more days than the index has pages (a client asking for centuries)
+    /// walks the pages instead, so the cost never exceeds O(pages · log pages
+    /// + slots returned).
     pub fn range(&self, first: i64, last: i64) -> impl Iterator<Item = (i64, Loc)> + '_ {
         let (first_day, first_idx) = split(first);
         let (last_day, last_idx) = split(last.max(first));
-        let empty = last < first;
-        (first_day..=last_day)
-            .filter(move |_| !empty)
-            .filter_map(move |day| self.pages.get(&day).map(|page| (day, page)))
+        let days = if last < first {
+            DaySpan::Sorted(Vec::new().into_iter())
+        } else if last_day - first_day >= 2 * self.pages.len() as i64 + 8 {
+            let mut days: Vec<i64> = self
+                .pages
+                .keys()
+                .copied()
+                .filter(|day| (first_day..=last_day).contains(day))
+                .collect();
+            days.sort_unstable();
+            DaySpan::Sorted(days.into_iter())
+        } else {
+            DaySpan::Contiguous(first_day..=last_day)
+        };
+        days.filter_map(move |day| self.pages.get(&day).map(|page| (day, page)))
             .flat_map(move |(day, page)| {
                 let lo = if day == first_day { first_idx } else { 0 };
                 let hi = if day == last_day {
@@ -144,6 +158,24 @@ impl TimestampIndex {
                     .filter(|(_, raw)| **raw != Loc::EMPTY)
                     .map(move |(i, raw)| (day * SLOTS_PER_PAGE + (lo + i) as i64, Loc(*raw)))
             })
+    }
+
+    /// The first slot of the first page after the one holding `slot`, if
+    /// any: no interval starts between `slot`'s page and it, so gap
+    /// detection jumps there instead of stepping through empty days. O(pages).
+    pub fn next_page_start(&self, slot: i64) -> Option<i64> {
+        let (day, _) = split(slot);
+        self.pages
+            .keys()
+            .copied()
+            .filter(|&other| other > day)
+            .min()
+            .map(|next| next * SLOTS_PER_PAGE)
+    }
+
+    /// Whether any interval starts on the UTC day of `slot`.
+    pub fn has_page_of(&self, slot: i64) -> bool {
+        self.pages.contains_key(&split(slot).0)
     }
 
     /// Number of occupied slots.
@@ -161,6 +193,25 @@ impl TimestampIndex {
     pub fn heap_bytes(&self) -> usize {
         self.pages.len() * std::mem::size_of::<Page>()
             + self.pages.capacity() * (std::mem::size_of::<(i64, Box<Page>)>() + 1)
+    }
+}
+
+/// The UTC days a range visits: all of them for a short range, or only the
+/// occupied ones, sorted, for a range longer than the index is wide.
+enum DaySpan {
+    Contiguous(std::ops::RangeInclusive<i64>),
+    Sorted(std::vec::IntoIter<i64>),
+}
+
+impl Iterator for DaySpan {
+    type Item = i64;
+
+    #[inline]
+    fn next(&mut self) -> Option<i64> {
+        match self {
+            DaySpan::Contiguous(days) => days.next(),
+            DaySpan::Sorted(days) => days.next(),
+        }
     }
 }
 
@@ -188,6 +239,15 @@ mod tests {
         assert_eq!(slots, vec![-1, 0, 95, 96, 200]);
         assert_eq!(index.range(97, 199).count(), 0);
         assert_eq!(index.range(5, 4).count(), 0);
+        // A span far wider than the index walks its pages, in order.
+        let all: Vec<i64> = index
+            .range(i64::MIN / 2, i64::MAX / 2)
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(all, vec![-1, 0, 95, 96, 200, 1000]);
+        assert_eq!(index.next_page_start(0), Some(96));
+        assert_eq!(index.next_page_start(300), Some(960));
+        assert_eq!(index.next_page_start(1000), None);
         assert!(index.remove_if(0, Loc::new(1, 0)));
         assert!(
             !index.remove_if(95, Loc::new(2, 0)),

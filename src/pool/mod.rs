@@ -28,7 +28,10 @@ use serde::Serialize;
 pub use gaps::Gap;
 pub use group::FetchGroup;
 pub use index::TimestampIndex;
-pub use interval::{Interval, IntervalError, PriceLevel, QUARTER_SECONDS, Resolution};
+pub use interval::{
+    EARLIEST_START_SECONDS, END_OF_STARTS_SECONDS, Interval, IntervalError, PriceLevel,
+    QUARTER_SECONDS, Resolution,
+};
 pub use snapshot::{GroupSnapshot, PoolSnapshot};
 
 use index::{Loc, MAX_GROUP_LEN, MAX_GROUPS, slot_of_seconds};
@@ -164,6 +167,19 @@ fn ceil_slot(t: DateTime<Utc>) -> i64 {
         floor
     } else {
         floor + 1
+    }
+}
+
+/// `t` moved into `[EARLIEST_START_SECONDS, END_OF_STARTS_SECONDS]`, the
+/// span any cached interval starts in (plus its end bound).
+fn clamp_to_starts(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp();
+    if secs < EARLIEST_START_SECONDS {
+        slot_start(EARLIEST_START_SECONDS / QUARTER_SECONDS)
+    } else if secs >= END_OF_STARTS_SECONDS {
+        slot_start(END_OF_STARTS_SECONDS / QUARTER_SECONDS)
+    } else {
+        t
     }
 }
 
@@ -355,9 +371,11 @@ impl Pool {
             .find(|iv| iv.starts_at <= t && t < iv.ends_at())
     }
 
-    /// The protected window for `now` in the home's zone.
+    /// The protected window for `now` in the home's zone. A `now` outside
+    /// the span intervals can start in is clamped into it (no local date
+    /// computation can then overflow).
     pub fn protected_window(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        days::protected_window(self.home.zone, now)
+        days::protected_window(self.home.zone, clamp_to_starts(now))
     }
 
     /// The pool's figures at `now`.
