@@ -37,11 +37,13 @@ impl Loc {
     }
 
     /// The group's slot in the pool's group table.
+    #[inline]
     pub fn group(self) -> usize {
         (self.0 >> POS_BITS) as usize
     }
 
     /// The interval's position inside its group.
+    #[inline]
     pub fn pos(self) -> usize {
         (self.0 & ((1 << POS_BITS) - 1)) as usize
     }

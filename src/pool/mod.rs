@@ -238,6 +238,7 @@ impl Pool {
         self.last_fetch
     }
 
+    #[inline]
     fn at(&self, loc: Loc) -> &Interval {
         // The index only ever points into occupied group slots at valid positions.
         &self.groups[loc.group()]
