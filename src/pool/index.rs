@@ -85,6 +85,35 @@ impl TimestampIndex {
         (raw != Loc::EMPTY).then_some(Loc(raw))
     }
 
+    /// The occupied slot nearest at or before `slot`, looking back at most
+    /// `max_back` slots. One probe per page touched (one, or two across
+    /// UTC midnight), instead of one per slot.
+    #[inline]
+    pub fn nearest_at_or_before(&self, slot: i64, max_back: i64) -> Option<(i64, Loc)> {
+        let (day, idx) = split(slot);
+        let lowest = slot - max_back;
+        if let Some(page) = self.pages.get(&day) {
+            let from = (idx as i64 - max_back).max(0) as usize;
+            if let Some(i) = page.locs[from..=idx]
+                .iter()
+                .rposition(|&raw| raw != Loc::EMPTY)
+            {
+                let i = from + i;
+                return Some((day * SLOTS_PER_PAGE + i as i64, Loc(page.locs[i])));
+            }
+        }
+        if lowest >= day * SLOTS_PER_PAGE {
+            return None;
+        }
+        let page = self.pages.get(&(day - 1))?;
+        let from = (lowest - (day - 1) * SLOTS_PER_PAGE) as usize;
+        let i = page.locs[from..]
+            .iter()
+            .rposition(|&raw| raw != Loc::EMPTY)?
+            + from;
+        Some(((day - 1) * SLOTS_PER_PAGE + i as i64, Loc(page.locs[i])))
+    }
+
     /// Stores `loc` for `slot` and returns what was there before.
     pub fn insert(&mut self, slot: i64, loc: Loc) -> Option<Loc> {
         let (day, idx) = split(slot);
@@ -250,6 +279,12 @@ mod tests {
         assert_eq!(index.next_page_start(0), Some(96));
         assert_eq!(index.next_page_start(300), Some(960));
         assert_eq!(index.next_page_start(1000), None);
+        // Nearest occupied slot looking back, within a page and across midnight.
+        assert_eq!(index.nearest_at_or_before(97, 3).map(|(s, _)| s), Some(96));
+        assert_eq!(index.nearest_at_or_before(98, 3).map(|(s, _)| s), Some(96));
+        assert_eq!(index.nearest_at_or_before(1, 3).map(|(s, _)| s), Some(0));
+        assert_eq!(index.nearest_at_or_before(202, 1), None);
+        assert_eq!(index.nearest_at_or_before(199, 3), None);
         assert!(index.remove_if(0, Loc::new(1, 0)));
         assert!(
             !index.remove_if(95, Loc::new(2, 0)),

@@ -365,11 +365,12 @@ impl Pool {
 
     /// The live interval whose span contains `t`, if any.
     fn covering(&self, t: DateTime<Utc>) -> Option<&Interval> {
+        // Live intervals never overlap, so only the nearest start at or before
+        // `t` can contain it; an hour starts at most 3 slots back.
         let slot = slot_of(t);
-        (0..4)
-            .filter_map(|back| self.index.get(slot - back))
-            .map(|loc| self.at(loc))
-            .find(|iv| iv.starts_at <= t && t < iv.ends_at())
+        let (start_slot, loc) = self.index.nearest_at_or_before(slot, 3)?;
+        let interval = self.at(loc);
+        (slot < start_slot + span_slots(interval.resolution)).then_some(interval)
     }
 
     /// The protected window for `now` in the home's zone. A `now` outside
