@@ -511,6 +511,15 @@ fn assert_agrees(pool: &Pool, model: &Model, now: i64) -> Result<(), TestCaseErr
     prop_assert_eq!(stats.groups, n_groups);
     prop_assert_eq!(stats.dead_intervals, 0);
     prop_assert_eq!(stats.gc_blocked_by_protection, model.gc_blocked);
+    let (window_start, window_end) = naive_protected_window(model.zone, now);
+    prop_assert_eq!(
+        (stats.protected_window.start, stats.protected_window.end),
+        (instant(window_start), instant(window_end))
+    );
+    prop_assert_eq!(
+        stats.protected_window.held,
+        model.by_start.range(window_start..window_end).count()
+    );
     prop_assert!(pool.len() <= model.max_intervals || stats.gc_blocked_by_protection);
     Ok(())
 }
