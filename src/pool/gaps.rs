@@ -1,16 +1,16 @@
 //! Gap detection: the minimal missing ranges of a query.
 //!
-//! The walk steps through `[start, end)` on the 15-minute grid: over a cached
-//! interval it jumps to the interval's end, over missing slots it collects a
-//! *run*. A run becomes a gap when it contains at least one whole expected
+//! The walk visits the cached intervals starting in `[start, end)` in order
+//! (through the index's range); the missing slots between them, and before
+//! the first and after the last, are *runs*. A run becomes a gap when it contains at least one whole expected
 //! interval: quarter-hours need one missing slot, hours need a whole local
 //! hour whose start lies in the query. The expected resolution of a run is
 //! its cached neighbour's (on the same side of the switch date), else the
 //! switch date's: hourly before local midnight of `quarter_hourly_from`,
 //! quarter-hourly after. Runs never cross the switch.
 //!
-//! Cost: O(slots on the cached days of the query), plus O(pages) per
-//! stretch of days with no cached interval.
+//! Cost: that of a `range` over the query (O(intervals cached in it), or
+//! O(pages) for a query wider than the pool), independent of the pool size.
 
 use chrono::{DateTime, Duration, Offset, TimeZone, Utc};
 use serde::Serialize;
@@ -76,65 +76,58 @@ impl Pool {
             before = self.ending_at(slot);
         }
 
-        let mut run_first: Option<i64> = None;
-        while slot < end_slot {
-            if let Some(loc) = self.index.get(slot) {
-                let interval = self.at(loc);
-                if let Some(first) = run_first.take() {
-                    let run = Run {
-                        first,
-                        end_slot: slot,
-                        before,
-                        after: Some(interval.resolution),
-                        bounded: true,
-                    };
-                    gaps.extend(self.gap_of(run, switch_slot, end));
-                }
-                before = Some(interval.resolution);
-                slot += span_slots(interval.resolution);
-                continue;
-            }
-            if slot == switch_slot {
-                if let Some(first) = run_first.take() {
-                    let run = Run {
-                        first,
-                        end_slot: slot,
-                        before,
-                        after: None,
-                        bounded: true,
-                    };
-                    gaps.extend(self.gap_of(run, switch_slot, end));
-                }
-                before = None;
-            }
-            if run_first.is_none() {
-                run_first = Some(slot);
-            }
-            // No interval starts on a day without a page: jump to the next page,
-            // the switch or the end, so a query of centuries costs O(pages).
-            slot = if self.index.has_page_of(slot) {
-                slot + 1
-            } else {
-                let next_page = self.index.next_page_start(slot).unwrap_or(end_slot);
-                let switch = if switch_slot > slot {
-                    switch_slot
-                } else {
-                    end_slot
+        // Walk the cached intervals in order; what lies between them is missing.
+        let mut cursor = slot;
+        for (cached_slot, loc) in self.index.range(cursor, end_slot - 1) {
+            let interval = self.at(loc);
+            if cached_slot > cursor {
+                let run = Run {
+                    first: cursor,
+                    end_slot: cached_slot,
+                    before,
+                    after: Some(interval.resolution),
+                    bounded: true,
                 };
-                next_page.min(switch).min(end_slot)
-            };
+                self.push_runs(run, switch_slot, end, &mut gaps);
+            }
+            before = Some(interval.resolution);
+            cursor = cached_slot + span_slots(interval.resolution);
         }
-        if let Some(first) = run_first {
+        if cursor < end_slot {
             let run = Run {
-                first,
+                first: cursor,
                 end_slot,
                 before,
                 after: None,
                 bounded: false,
             };
-            gaps.extend(self.gap_of(run, switch_slot, end));
+            self.push_runs(run, switch_slot, end, &mut gaps);
         }
         Ok(gaps)
+    }
+
+    /// Adds the gaps of one run of missing slots, split in two at the switch
+    /// when it crosses it (the part after the switch has no `before`, the
+    /// part before it no `after`).
+    fn push_runs(&self, run: Run, switch_slot: i64, query_end: DateTime<Utc>, gaps: &mut Vec<Gap>) {
+        if run.first < switch_slot && switch_slot < run.end_slot {
+            let before_switch = Run {
+                first: run.first,
+                end_slot: switch_slot,
+                before: run.before,
+                after: None,
+                bounded: true,
+            };
+            gaps.extend(self.gap_of(before_switch, switch_slot, query_end));
+            let from_switch = Run {
+                first: switch_slot,
+                before: None,
+                ..run
+            };
+            gaps.extend(self.gap_of(from_switch, switch_slot, query_end));
+        } else {
+            gaps.extend(self.gap_of(run, switch_slot, query_end));
+        }
     }
 
     /// The resolution of a cached interval ending exactly at `slot`, if any.

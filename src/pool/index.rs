@@ -191,24 +191,6 @@ impl TimestampIndex {
             })
     }
 
-    /// The first slot of the first page after the one holding `slot`, if
-    /// any: no interval starts between `slot`'s page and it, so gap
-    /// detection jumps there instead of stepping through empty days. O(pages).
-    pub fn next_page_start(&self, slot: i64) -> Option<i64> {
-        let (day, _) = split(slot);
-        self.pages
-            .keys()
-            .copied()
-            .filter(|&other| other > day)
-            .min()
-            .map(|next| next * SLOTS_PER_PAGE)
-    }
-
-    /// Whether any interval starts on the UTC day of `slot`.
-    pub fn has_page_of(&self, slot: i64) -> bool {
-        self.pages.contains_key(&split(slot).0)
-    }
-
     /// Number of occupied slots.
     pub fn len(&self) -> usize {
         self.n_entries
@@ -276,9 +258,6 @@ mod tests {
             .map(|(s, _)| s)
             .collect();
         assert_eq!(all, vec![-1, 0, 95, 96, 200, 1000]);
-        assert_eq!(index.next_page_start(0), Some(96));
-        assert_eq!(index.next_page_start(300), Some(960));
-        assert_eq!(index.next_page_start(1000), None);
         // Nearest occupied slot looking back, within a page and across midnight.
         assert_eq!(index.nearest_at_or_before(97, 3).map(|(s, _)| s), Some(96));
         assert_eq!(index.nearest_at_or_before(98, 3).map(|(s, _)| s), Some(96));
