@@ -1,22 +1,23 @@
 //! Gap detection: the minimal missing ranges of a query.
 //!
-//! The walk steps through `[start, end)` on the 15-minute grid: over a cached
-//! interval it jumps to the interval's end, over missing slots it collects a
-//! *run*. A run becomes a gap when it contains at least one whole expected
+//! The walk visits the cached intervals starting in `[start, end)` in order
+//! (through the index's range); the missing slots between them, and before
+//! the first and after the last, are *runs*. A run becomes a gap when it contains at least one whole expected
 //! interval: quarter-hours need one missing slot, hours need a whole local
 //! hour whose start lies in the query. The expected resolution of a run is
 //! its cached neighbour's (on the same side of the switch date), else the
 //! switch date's: hourly before local midnight of `quarter_hourly_from`,
 //! quarter-hourly after. Runs never cross the switch.
 //!
-//! Cost: O(slots in the query), independent of the pool size.
+//! Cost: that of a `range` over the query (O(intervals cached in it), or
+//! O(pages) for a query wider than the pool), independent of the pool size.
 
 use chrono::{DateTime, Duration, Offset, TimeZone, Utc};
 use serde::Serialize;
 
 use super::days::{align_up_to_local_hour, local_midnight};
 use super::index::slot_of_seconds;
-use super::{Pool, PoolError, Resolution, ceil_slot, slot_start, span_slots};
+use super::{Pool, PoolError, Resolution, ceil_slot, clamp_to_starts, slot_start, span_slots};
 
 /// A missing stretch: fetching `[start, end)` fills it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,10 +45,17 @@ impl Pool {
     /// The minimal missing ranges of `[start, end)`, in order. Leading, inner
     /// and trailing gaps; no gap shorter than one expected interval; correct
     /// across DST days, the hourly → quarter-hourly switch, and bounds off
-    /// the grid.
+    /// the grid. Bounds beyond the years 1000..9998 (where no interval can
+    /// start) are clamped to them.
     pub fn gaps(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Gap>, PoolError> {
         if start >= end {
             return Err(PoolError::EmptyRange { start, end });
+        }
+        // No interval starts outside the years 1000..9998, so nothing there can
+        // be fetched: gaps are reported inside that span only.
+        let (start, end) = (clamp_to_starts(start), clamp_to_starts(end));
+        if start >= end {
+            return Ok(Vec::new());
         }
         let switch_slot = slot_of_seconds(
             local_midnight(self.home.zone, self.config.quarter_hourly_from).timestamp(),
@@ -68,53 +76,58 @@ impl Pool {
             before = self.ending_at(slot);
         }
 
-        let mut run_first: Option<i64> = None;
-        while slot < end_slot {
-            if let Some(loc) = self.index.get(slot) {
-                let interval = self.at(loc);
-                if let Some(first) = run_first.take() {
-                    let run = Run {
-                        first,
-                        end_slot: slot,
-                        before,
-                        after: Some(interval.resolution),
-                        bounded: true,
-                    };
-                    gaps.extend(self.gap_of(run, switch_slot, end));
-                }
-                before = Some(interval.resolution);
-                slot += span_slots(interval.resolution);
-                continue;
+        // Walk the cached intervals in order; what lies between them is missing.
+        let mut cursor = slot;
+        for (cached_slot, loc) in self.index.range(cursor, end_slot - 1) {
+            let interval = self.at(loc);
+            if cached_slot > cursor {
+                let run = Run {
+                    first: cursor,
+                    end_slot: cached_slot,
+                    before,
+                    after: Some(interval.resolution),
+                    bounded: true,
+                };
+                self.push_runs(run, switch_slot, end, &mut gaps);
             }
-            if slot == switch_slot {
-                if let Some(first) = run_first.take() {
-                    let run = Run {
-                        first,
-                        end_slot: slot,
-                        before,
-                        after: None,
-                        bounded: true,
-                    };
-                    gaps.extend(self.gap_of(run, switch_slot, end));
-                }
-                before = None;
-            }
-            if run_first.is_none() {
-                run_first = Some(slot);
-            }
-            slot += 1;
+            before = Some(interval.resolution);
+            cursor = cached_slot + span_slots(interval.resolution);
         }
-        if let Some(first) = run_first {
+        if cursor < end_slot {
             let run = Run {
-                first,
+                first: cursor,
                 end_slot,
                 before,
                 after: None,
                 bounded: false,
             };
-            gaps.extend(self.gap_of(run, switch_slot, end));
+            self.push_runs(run, switch_slot, end, &mut gaps);
         }
         Ok(gaps)
+    }
+
+    /// Adds the gaps of one run of missing slots, split in two at the switch
+    /// when it crosses it (the part after the switch has no `before`, the
+    /// part before it no `after`).
+    fn push_runs(&self, run: Run, switch_slot: i64, query_end: DateTime<Utc>, gaps: &mut Vec<Gap>) {
+        if run.first < switch_slot && switch_slot < run.end_slot {
+            let before_switch = Run {
+                first: run.first,
+                end_slot: switch_slot,
+                before: run.before,
+                after: None,
+                bounded: true,
+            };
+            gaps.extend(self.gap_of(before_switch, switch_slot, query_end));
+            let from_switch = Run {
+                first: switch_slot,
+                before: None,
+                ..run
+            };
+            gaps.extend(self.gap_of(from_switch, switch_slot, query_end));
+        } else {
+            gaps.extend(self.gap_of(run, switch_slot, query_end));
+        }
     }
 
     /// The resolution of a cached interval ending exactly at `slot`, if any.

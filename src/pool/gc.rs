@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Pool;
 use super::index::{Loc, slot_of_seconds};
+use super::{AddOutcome, Pool};
 
 impl Pool {
     /// Drops the dead intervals of one group (those the index no longer
@@ -37,6 +37,19 @@ impl Pool {
         }
         group.intervals = kept.into_iter().map(|(_, interval)| interval).collect();
         dropped
+    }
+
+    /// Changes the GC limit (a configuration reload, or a bench that needs a
+    /// pool over its limit) and runs GC at `now` right away, so the pool's
+    /// invariants hold when this returns. Returns what GC evicted.
+    pub fn set_max_intervals(&mut self, max_intervals: usize, now: DateTime<Utc>) -> AddOutcome {
+        self.config.max_intervals = max_intervals;
+        let (evicted_groups, evicted_intervals) = self.evict(now);
+        AddOutcome {
+            evicted_groups,
+            evicted_intervals,
+            ..AddOutcome::default()
+        }
     }
 
     /// Evicts whole unprotected groups, oldest first, while more than

@@ -37,11 +37,13 @@ impl Loc {
     }
 
     /// The group's slot in the pool's group table.
+    #[inline]
     pub fn group(self) -> usize {
         (self.0 >> POS_BITS) as usize
     }
 
     /// The interval's position inside its group.
+    #[inline]
     pub fn pos(self) -> usize {
         (self.0 & ((1 << POS_BITS) - 1)) as usize
     }
@@ -81,6 +83,35 @@ impl TimestampIndex {
         let page = self.pages.get(&day)?;
         let raw = page.locs[idx];
         (raw != Loc::EMPTY).then_some(Loc(raw))
+    }
+
+    /// The occupied slot nearest at or before `slot`, looking back at most
+    /// `max_back` slots. One probe per page touched (one, or two across
+    /// UTC midnight), instead of one per slot.
+    #[inline]
+    pub fn nearest_at_or_before(&self, slot: i64, max_back: i64) -> Option<(i64, Loc)> {
+        let (day, idx) = split(slot);
+        let lowest = slot - max_back;
+        if let Some(page) = self.pages.get(&day) {
+            let from = (idx as i64 - max_back).max(0) as usize;
+            if let Some(i) = page.locs[from..=idx]
+                .iter()
+                .rposition(|&raw| raw != Loc::EMPTY)
+            {
+                let i = from + i;
+                return Some((day * SLOTS_PER_PAGE + i as i64, Loc(page.locs[i])));
+            }
+        }
+        if lowest >= day * SLOTS_PER_PAGE {
+            return None;
+        }
+        let page = self.pages.get(&(day - 1))?;
+        let from = (lowest - (day - 1) * SLOTS_PER_PAGE) as usize;
+        let i = page.locs[from..]
+            .iter()
+            .rposition(|&raw| raw != Loc::EMPTY)?
+            + from;
+        Some(((day - 1) * SLOTS_PER_PAGE + i as i64, Loc(page.locs[i])))
     }
 
     /// Stores `loc` for `slot` and returns what was there before.
@@ -123,14 +154,28 @@ impl TimestampIndex {
     }
 
     /// Every stored location whose slot lies in `[first, last]`, in slot order.
-    /// Cost: one probe per UTC day spanned plus one read per slot.
+    /// Cost: one probe per UTC day spanned plus one read per slot; a span of
+    /// more days than the index has pages (a client asking for centuries)
+    /// walks the pages instead, so the cost never exceeds O(pages · log pages
+    /// + slots returned).
     pub fn range(&self, first: i64, last: i64) -> impl Iterator<Item = (i64, Loc)> + '_ {
         let (first_day, first_idx) = split(first);
         let (last_day, last_idx) = split(last.max(first));
-        let empty = last < first;
-        (first_day..=last_day)
-            .filter(move |_| !empty)
-            .filter_map(move |day| self.pages.get(&day).map(|page| (day, page)))
+        let days = if last < first {
+            DaySpan::Sorted(Vec::new().into_iter())
+        } else if last_day - first_day >= 2 * self.pages.len() as i64 + 8 {
+            let mut days: Vec<i64> = self
+                .pages
+                .keys()
+                .copied()
+                .filter(|day| (first_day..=last_day).contains(day))
+                .collect();
+            days.sort_unstable();
+            DaySpan::Sorted(days.into_iter())
+        } else {
+            DaySpan::Contiguous(first_day..=last_day)
+        };
+        days.filter_map(move |day| self.pages.get(&day).map(|page| (day, page)))
             .flat_map(move |(day, page)| {
                 let lo = if day == first_day { first_idx } else { 0 };
                 let hi = if day == last_day {
@@ -164,6 +209,25 @@ impl TimestampIndex {
     }
 }
 
+/// The UTC days a range visits: all of them for a short range, or only the
+/// occupied ones, sorted, for a range longer than the index is wide.
+enum DaySpan {
+    Contiguous(std::ops::RangeInclusive<i64>),
+    Sorted(std::vec::IntoIter<i64>),
+}
+
+impl Iterator for DaySpan {
+    type Item = i64;
+
+    #[inline]
+    fn next(&mut self) -> Option<i64> {
+        match self {
+            DaySpan::Contiguous(days) => days.next(),
+            DaySpan::Sorted(days) => days.next(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +252,18 @@ mod tests {
         assert_eq!(slots, vec![-1, 0, 95, 96, 200]);
         assert_eq!(index.range(97, 199).count(), 0);
         assert_eq!(index.range(5, 4).count(), 0);
+        // A span far wider than the index walks its pages, in order.
+        let all: Vec<i64> = index
+            .range(i64::MIN / 2, i64::MAX / 2)
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(all, vec![-1, 0, 95, 96, 200, 1000]);
+        // Nearest occupied slot looking back, within a page and across midnight.
+        assert_eq!(index.nearest_at_or_before(97, 3).map(|(s, _)| s), Some(96));
+        assert_eq!(index.nearest_at_or_before(98, 3).map(|(s, _)| s), Some(96));
+        assert_eq!(index.nearest_at_or_before(1, 3).map(|(s, _)| s), Some(0));
+        assert_eq!(index.nearest_at_or_before(202, 1), None);
+        assert_eq!(index.nearest_at_or_before(199, 3), None);
         assert!(index.remove_if(0, Loc::new(1, 0)));
         assert!(
             !index.remove_if(95, Loc::new(2, 0)),

@@ -119,6 +119,16 @@ pub struct Interval {
 /// Seconds in one quarter-hour: the grid every interval start lies on.
 pub const QUARTER_SECONDS: i64 = 900;
 
+/// The earliest start the pool accepts, 1000-01-01T00:00:00Z (unix seconds).
+/// Bounding starts to four-digit years keeps every instant derived from one
+/// (its end, local midnights, the protected window, gap bounds) inside
+/// chrono's range and renderable as RFC 3339, so no arithmetic can overflow.
+pub const EARLIEST_START_SECONDS: i64 = -30_610_224_000;
+
+/// The first start the pool no longer accepts, 9999-01-01T00:00:00Z (unix
+/// seconds); see `EARLIEST_START_SECONDS`.
+pub const END_OF_STARTS_SECONDS: i64 = 253_370_764_800;
+
 impl Interval {
     /// The end of the slot (exclusive).
     pub fn ends_at(&self) -> DateTime<Utc> {
@@ -126,9 +136,14 @@ impl Interval {
     }
 
     /// Checks what the pool relies on: a start on the 15-minute grid (whole
-    /// seconds, no fraction) and finite prices.
+    /// seconds, no fraction) in years 1000 through 9998, and finite prices.
     pub fn validate(&self) -> Result<(), IntervalError> {
         let secs = self.starts_at.timestamp();
+        if !(EARLIEST_START_SECONDS..END_OF_STARTS_SECONDS).contains(&secs) {
+            return Err(IntervalError::OutOfRange {
+                starts_at: self.starts_at,
+            });
+        }
         if secs.rem_euclid(QUARTER_SECONDS) != 0 || self.starts_at.nanosecond() != 0 {
             return Err(IntervalError::OffGrid {
                 starts_at: self.starts_at,
@@ -160,6 +175,8 @@ pub enum IntervalError {
         starts_at: DateTime<Utc>,
         field: &'static str,
     },
+    #[error("interval at {starts_at} lies outside the years 1000 through 9998")]
+    OutOfRange { starts_at: DateTime<Utc> },
     #[error("interval duration of {minutes} minutes is neither 15 nor 60")]
     Duration { minutes: i64 },
 }
@@ -212,6 +229,26 @@ mod tests {
             inf.validate(),
             Err(IntervalError::NonFinite { field: "total", .. })
         ));
+    }
+
+    #[test]
+    fn starts_outside_four_digit_years_are_rejected() {
+        let mut early = at(0, 0, 0);
+        early.starts_at = DateTime::from_timestamp(EARLIEST_START_SECONDS - 900, 0).unwrap();
+        assert!(matches!(
+            early.validate(),
+            Err(IntervalError::OutOfRange { .. })
+        ));
+        early.starts_at = DateTime::from_timestamp(EARLIEST_START_SECONDS, 0).unwrap();
+        assert!(early.validate().is_ok());
+        let mut late = at(0, 0, 0);
+        late.starts_at = DateTime::from_timestamp(END_OF_STARTS_SECONDS, 0).unwrap();
+        assert!(matches!(
+            late.validate(),
+            Err(IntervalError::OutOfRange { .. })
+        ));
+        late.starts_at = DateTime::from_timestamp(END_OF_STARTS_SECONDS - 900, 0).unwrap();
+        assert!(late.validate().is_ok());
     }
 
     #[test]

@@ -28,7 +28,10 @@ use serde::Serialize;
 pub use gaps::Gap;
 pub use group::FetchGroup;
 pub use index::TimestampIndex;
-pub use interval::{Interval, IntervalError, PriceLevel, QUARTER_SECONDS, Resolution};
+pub use interval::{
+    EARLIEST_START_SECONDS, END_OF_STARTS_SECONDS, Interval, IntervalError, PriceLevel,
+    QUARTER_SECONDS, Resolution,
+};
 pub use snapshot::{GroupSnapshot, PoolSnapshot};
 
 use index::{Loc, MAX_GROUP_LEN, MAX_GROUPS, slot_of_seconds};
@@ -167,6 +170,19 @@ fn ceil_slot(t: DateTime<Utc>) -> i64 {
     }
 }
 
+/// `t` moved into `[EARLIEST_START_SECONDS, END_OF_STARTS_SECONDS]`, the
+/// span any cached interval starts in (plus its end bound).
+fn clamp_to_starts(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp();
+    if secs < EARLIEST_START_SECONDS {
+        slot_start(EARLIEST_START_SECONDS / QUARTER_SECONDS)
+    } else if secs >= END_OF_STARTS_SECONDS {
+        slot_start(END_OF_STARTS_SECONDS / QUARTER_SECONDS)
+    } else {
+        t
+    }
+}
+
 fn slot_start(slot: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(slot * QUARTER_SECONDS, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
@@ -222,6 +238,7 @@ impl Pool {
         self.last_fetch
     }
 
+    #[inline]
     fn at(&self, loc: Loc) -> &Interval {
         // The index only ever points into occupied group slots at valid positions.
         &self.groups[loc.group()]
@@ -271,16 +288,18 @@ impl Pool {
             for (pos, interval) in chunk.iter().enumerate() {
                 let first = slot_of(interval.starts_at);
                 let last = first + span_slots(interval.resolution) - 1;
-                // Anything cached that overlaps [start, end): an hour starts at most 3 slots earlier.
-                let overlapping: Vec<(i64, Loc)> = self
-                    .index
-                    .range(first - 3, last)
-                    .filter(|&(slot, loc)| {
-                        slot >= first || self.at(loc).ends_at() > interval.starts_at
-                    })
-                    .collect();
+                // Anything cached that overlaps [start, end): an hour starts at most 3 slots
+                // earlier, so at most 3 + 4 entries; kept on the stack (this loop is the add's hot path).
+                let mut overlapping = [(0_i64, Loc::new(0, 0)); 7];
+                let mut n_overlapping = 0;
+                for (slot, loc) in self.index.range(first - 3, last) {
+                    if slot >= first || slot + span_slots(self.at(loc).resolution) > first {
+                        overlapping[n_overlapping] = (slot, loc);
+                        n_overlapping += 1;
+                    }
+                }
                 let mut replaced_same_start = false;
-                for (slot, loc) in overlapping {
+                for &(slot, loc) in &overlapping[..n_overlapping] {
                     self.index.remove_if(slot, loc);
                     stale_groups.push(loc.group());
                     outcome.touched += 1;
@@ -346,16 +365,19 @@ impl Pool {
 
     /// The live interval whose span contains `t`, if any.
     fn covering(&self, t: DateTime<Utc>) -> Option<&Interval> {
+        // Live intervals never overlap, so only the nearest start at or before
+        // `t` can contain it; an hour starts at most 3 slots back.
         let slot = slot_of(t);
-        (0..4)
-            .filter_map(|back| self.index.get(slot - back))
-            .map(|loc| self.at(loc))
-            .find(|iv| iv.starts_at <= t && t < iv.ends_at())
+        let (start_slot, loc) = self.index.nearest_at_or_before(slot, 3)?;
+        let interval = self.at(loc);
+        (slot < start_slot + span_slots(interval.resolution)).then_some(interval)
     }
 
-    /// The protected window for `now` in the home's zone.
+    /// The protected window for `now` in the home's zone. A `now` outside
+    /// the span intervals can start in is clamped into it (no local date
+    /// computation can then overflow).
     pub fn protected_window(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        days::protected_window(self.home.zone, now)
+        days::protected_window(self.home.zone, clamp_to_starts(now))
     }
 
     /// The pool's figures at `now`.
@@ -474,6 +496,13 @@ impl Pool {
 /// Sorts one upstream answer by start and resolves collisions inside it: a
 /// later interval replaces an earlier one at the same start or overlapping it.
 fn normalise(intervals: Vec<Interval>) -> Vec<Interval> {
+    // The usual answer is already sorted with no overlap: keep it as it is.
+    let in_order = intervals.windows(2).all(|pair| {
+        slot_of(pair[0].starts_at) + span_slots(pair[0].resolution) <= slot_of(pair[1].starts_at)
+    });
+    if in_order {
+        return intervals;
+    }
     let mut by_slot: BTreeMap<i64, Interval> = BTreeMap::new();
     for interval in intervals {
         let first = slot_of(interval.starts_at);

@@ -521,3 +521,26 @@ fn stats_report_the_protected_window_and_the_oldest_and_newest() {
     assert_eq!(stats.newest_starts_at, Some(t("2025-10-26T23:45:00+01:00")));
     assert_eq!(stats.last_fetch, Some(t("2025-10-26T10:00:00Z")));
 }
+
+#[test]
+fn lowering_the_limit_evicts_the_oldest_unprotected_groups_at_once() {
+    let mut p = pool(2000);
+    for (d, fetched) in [
+        ("2026-01-05", "2026-01-04T12:00:00Z"),
+        ("2026-01-06", "2026-01-05T12:00:00Z"),
+        ("2026-01-14", "2026-01-13T12:00:00Z"),
+        ("2026-01-15", "2026-01-14T12:00:00Z"),
+    ] {
+        day(&mut p, d, fetched, "2026-01-15T12:00:00Z");
+    }
+    assert_eq!(p.len(), 4 * 96);
+    let outcome = p.set_max_intervals(100, t("2026-01-15T12:00:00Z"));
+    assert_eq!(
+        (outcome.evicted_groups, outcome.evicted_intervals),
+        (2, 192)
+    );
+    let (s, _) = local_day(Berlin, date("2026-01-14"));
+    assert_eq!(p.range(s, s + Duration::days(2)).unwrap().count(), 192);
+    assert!(p.stats(t("2026-01-15T12:00:00Z")).gc_blocked_by_protection);
+    p.check_invariants().unwrap();
+}
