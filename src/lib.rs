@@ -18,8 +18,12 @@
 //! - [`store`]: snapshot files, atomic writes, the debounced saver.
 //! - [`api`]: routes, problem+json errors, OpenAPI.
 //! - [`clock`]: the wall clock (`--now`).
+//! - [`config`]: flags with `PRICEPOOL_*` environment fallbacks.
+//! - [`telemetry`]: the tracing subscriber and the Prometheus recorder.
 pub mod api;
 pub mod clock;
+pub mod config;
 pub mod pool;
 pub mod store;
+pub mod telemetry;
 pub mod upstream;

@@ -1,1 +1,11 @@
-//! The HTTP API: routes, problem+json errors, OpenAPI.
+//! The HTTP API: routes, problem+json errors, query parsing, HTTP caching,
+//! the API token and request metrics. Handlers read through the upstream
+//! `Registry`; they never touch the upstream or the data directory directly.
+
+pub mod caching;
+pub mod middleware;
+pub mod problem;
+pub mod query;
+pub mod views;
+
+pub use problem::{ApiError, Problem};
