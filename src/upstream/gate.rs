@@ -1,0 +1,225 @@
+//! The gate every upstream HTTP call passes: the global call budget (a
+//! token bucket), the global cooldown after rate limiting, and retries with
+//! full-jitter exponential backoff inside the fetch deadline.
+//!
+//! Rate limiting is global because Tibber limits the token and the IP, not a
+//! home: after a 429 no home calls before the cooldown ends.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::RngExt;
+use tokio::time::Instant;
+
+use super::config::UpstreamConfig;
+use super::error::{UpstreamError, UpstreamErrorKind};
+use crate::clock::Clock;
+
+/// A wait during which no upstream call is made, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cooldown {
+    /// No call before this instant.
+    pub until: DateTime<Utc>,
+    /// Tokio's view of the same instant, so waits work under a paused clock.
+    pub until_instant: Instant,
+    /// The failure that started it.
+    pub kind: UpstreamErrorKind,
+    pub message: String,
+}
+
+/// Budget, cooldown and retry policy shared by every upstream call of one
+/// registry. Cheap to share behind the registry's `Arc`.
+pub struct CallGate {
+    /// `None` for unmetered sources (the offline demo market).
+    budget: Option<DefaultDirectRateLimiter>,
+    /// Set after a 429/428 or an authentication failure. std Mutex: read and
+    /// written in short sections, never across `.await`.
+    cooldown: Mutex<Option<Cooldown>>,
+    config: UpstreamConfig,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for CallGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallGate")
+            .field("metered", &self.budget.is_some())
+            .field("cooldown", &self.cooldown())
+            .finish()
+    }
+}
+
+impl CallGate {
+    /// A gate with the budget and retry policy of `config`; `metered` is
+    /// false for sources that cost nothing to ask.
+    pub fn new(config: &UpstreamConfig, clock: Clock, metered: bool) -> CallGate {
+        let budget = metered.then(|| {
+            let calls = NonZeroU32::new(config.budget_calls.max(1)).unwrap_or(NonZeroU32::MIN);
+            let period = config.budget_period.max(Duration::from_millis(1));
+            let quota = Quota::with_period(period / calls.get())
+                .unwrap_or_else(|| Quota::per_second(calls))
+                .allow_burst(calls);
+            RateLimiter::direct(quota)
+        });
+        CallGate {
+            budget,
+            cooldown: Mutex::new(None),
+            config: config.clone(),
+            clock,
+        }
+    }
+
+    /// The cooldown in force now, if any.
+    pub fn cooldown(&self) -> Option<Cooldown> {
+        let guard = self.cooldown.lock().unwrap_or_else(|e| e.into_inner());
+        guard.clone().filter(|c| c.until_instant > Instant::now())
+    }
+
+    fn start_cooldown(&self, wait: Duration, kind: UpstreamErrorKind, message: String) {
+        let until = self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        let until_instant = Instant::now() + wait;
+        let mut guard = self.cooldown.lock().unwrap_or_else(|e| e.into_inner());
+        // Never shorten a cooldown already in force.
+        if guard
+            .as_ref()
+            .is_some_and(|c| c.until_instant >= until_instant)
+        {
+            return;
+        }
+        *guard = Some(Cooldown {
+            until,
+            until_instant,
+            kind,
+            message,
+        });
+    }
+
+    /// Takes one token from the budget, or says when the next is available.
+    fn take_budget(&self) -> Result<(), UpstreamError> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        match budget.check() {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                metrics::counter!("pricepool_upstream_calls_total", "outcome" => "budget_exhausted")
+                    .increment(1);
+                Err(UpstreamError::BudgetExhausted {
+                    retry_at: self.clock.now()
+                        + chrono::Duration::from_std(wait).unwrap_or_default(),
+                })
+            }
+        }
+    }
+
+    /// Runs `attempt` (one HTTP call) until it succeeds, fails in a way not
+    /// worth retrying, or the next wait would end after `deadline`. Every
+    /// attempt takes a budget token; none is made during a cooldown.
+    pub async fn call<T, F, Fut>(&self, deadline: Instant, attempt: F) -> Result<T, UpstreamError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(self.config.backoff_floor)
+            .with_max_delay(self.config.backoff_max)
+            .with_max_times(self.config.max_attempts.saturating_sub(1));
+        let mut attempt = attempt;
+        let mut attempt_no = 0usize;
+        let gated = || {
+            attempt_no += 1;
+            let fut = self.before_attempt().map(|()| attempt());
+            let attempt_no = attempt_no;
+            async move {
+                let result = match fut {
+                    Ok(fut) => fut.await,
+                    Err(e) => return Err(e),
+                };
+                let outcome = match &result {
+                    Ok(_) => "ok",
+                    Err(e) => e.kind().as_str(),
+                };
+                metrics::counter!("pricepool_upstream_calls_total", "outcome" => outcome)
+                    .increment(1);
+                if let Err(e) = &result {
+                    tracing::warn!(attempt = attempt_no, kind = %e.kind(), error = %e, "upstream call failed");
+                    self.after_failure(e);
+                }
+                result
+            }
+        };
+        gated
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e: &UpstreamError| {
+                e.kind().is_retryable() || e.kind() == UpstreamErrorKind::RateLimited
+            })
+            .adjust(|e: &UpstreamError, next: Option<Duration>| {
+                let wait = match e {
+                    UpstreamError::RateLimited { .. } => self
+                        .cooldown()
+                        .map(|c| c.until_instant.saturating_duration_since(Instant::now()))
+                        .unwrap_or(self.config.rate_limit_floor),
+                    _ => {
+                        let base = next?;
+                        // Full jitter: anywhere between nothing and the exponential step.
+                        let millis = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
+                        Duration::from_millis(rand::rng().random_range(0..=millis))
+                    }
+                };
+                // Do not start a wait that ends after the deadline: report the failure instead.
+                (Instant::now() + wait < deadline).then_some(wait)
+            })
+            .notify(|e: &UpstreamError, wait: Duration| {
+                tracing::info!(kind = %e.kind(), wait_ms = wait.as_millis() as u64, "retrying upstream call");
+            })
+            .await
+    }
+
+    /// Refuses an attempt during a cooldown or when the budget is spent.
+    fn before_attempt(&self) -> Result<(), UpstreamError> {
+        if let Some(cooldown) = self.cooldown() {
+            return Err(match cooldown.kind {
+                UpstreamErrorKind::Auth => UpstreamError::Auth(cooldown.message),
+                _ => UpstreamError::RateLimited {
+                    message: format!("cooling down until {}", cooldown.until),
+                    retry_after: Some(
+                        cooldown
+                            .until_instant
+                            .saturating_duration_since(Instant::now()),
+                    ),
+                },
+            });
+        }
+        self.take_budget()
+    }
+
+    fn after_failure(&self, error: &UpstreamError) {
+        match error {
+            UpstreamError::RateLimited {
+                retry_after,
+                message,
+            } => {
+                let wait = retry_after
+                    .unwrap_or(self.config.rate_limit_floor)
+                    .max(self.config.rate_limit_floor);
+                self.start_cooldown(wait, UpstreamErrorKind::RateLimited, message.clone());
+            }
+            UpstreamError::Auth(message) => {
+                self.start_cooldown(
+                    self.config.auth_cooldown,
+                    UpstreamErrorKind::Auth,
+                    message.clone(),
+                );
+            }
+            _ => {}
+        }
+    }
+}
