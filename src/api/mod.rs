@@ -9,3 +9,7 @@ pub mod query;
 pub mod views;
 
 pub use problem::{ApiError, Problem};
+pub mod routes;
+pub mod spans;
+
+pub use routes::{ApiState, SaveStatusSource, router};
