@@ -17,6 +17,7 @@ pub const DEFAULT_TIBBER_URL: &str = "https://api.tibber.com/v1-beta/gql";
 #[command(
     name = "pricepool",
     version,
+    args_override_self = true,
     about = "Caches energy-price intervals per home and serves them over REST"
 )]
 pub struct Cli {

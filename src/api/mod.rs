@@ -12,4 +12,4 @@ pub use problem::{ApiError, Problem};
 pub mod routes;
 pub mod spans;
 
-pub use routes::{ApiState, SaveStatusSource, router};
+pub use routes::{ApiState, SaveStatusSource, route_paths, router, with_layers};

@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use chrono::{DateTime, TimeDelta, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -60,44 +60,71 @@ pub struct ApiState {
     pub api_token: Option<Arc<str>>,
 }
 
+/// Every route the service serves, with its handler. The OpenAPI spec must
+/// list exactly these paths (a test compares them).
+fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
+    vec![
+        ("/v1/homes", get(list_homes)),
+        ("/v1/homes/{home_id}/intervals", get(intervals)),
+        ("/v1/homes/{home_id}/intervals/current", get(current)),
+        ("/v1/homes/{home_id}/rates", get(rates)),
+        ("/v1/homes/{home_id}/stats", get(stats)),
+        ("/healthz", get(healthz)),
+        ("/readyz", get(readyz)),
+        ("/metrics", get(render_metrics)),
+        ("/openapi.json", get(openapi)),
+    ]
+}
+
+/// The paths of [`routes`], for the test that holds the spec to them.
+pub fn route_paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
 /// The whole HTTP surface with its layers; `Application` serves it and
-/// tests can `oneshot` it.
+/// tests can `oneshot` it. `/v1` routes need the API token when one is set.
 pub fn router(state: ApiState, request_timeout: Duration) -> Router {
-    let v1 = Router::new()
-        .route("/homes", get(list_homes))
-        .route("/homes/{home_id}/intervals", get(intervals))
-        .route("/homes/{home_id}/intervals/current", get(current))
-        .route("/homes/{home_id}/rates", get(rates))
-        .route("/homes/{home_id}/stats", get(stats))
-        .route_layer(from_fn_with_state(state.api_token.clone(), require_token));
-    Router::new()
-        .nest("/v1", v1)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        .route("/openapi.json", get(openapi))
+    let token = state.api_token.clone();
+    let router = routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, method_router)| {
+            let method_router = if path.starts_with("/v1/") {
+                method_router.route_layer(from_fn_with_state(token.clone(), require_token))
+            } else {
+                method_router
+            };
+            router.route(path, method_router)
+        })
         .fallback(unknown_route)
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(from_fn(limit_uri_length))
-                .layer(from_fn(problem_for_bare_errors))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(super::spans::make_span)
-                        .on_response(super::spans::on_response),
-                )
-                .layer(from_fn(record_metrics))
-                .layer(CatchPanicLayer::custom(panic_to_problem))
-                .layer(CompressionLayer::new())
-                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    request_timeout,
-                )),
-        )
+        .with_state(state);
+    with_layers(router, request_timeout)
+}
+
+/// The layers every route gets, outermost first: request id (set and echoed
+/// in `x-request-id`), the URI length limit, problem bodies for bare error
+/// statuses, the trace span, request metrics, catch-panic (a problem 500),
+/// compression, the body limit and the request timeout (504).
+pub fn with_layers(router: Router, request_timeout: Duration) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(from_fn(limit_uri_length))
+            .layer(from_fn(problem_for_bare_errors))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(super::spans::make_span)
+                    .on_response(super::spans::on_response),
+            )
+            .layer(from_fn(record_metrics))
+            .layer(CatchPanicLayer::custom(panic_to_problem))
+            .layer(CompressionLayer::new())
+            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                request_timeout,
+            )),
+    )
 }
 
 /// Renders a handler's outcome, errors as problems at `now`.
@@ -449,4 +476,38 @@ async fn openapi() -> Response {
 async fn unknown_route(request: Request) -> Response {
     let path: String = request.uri().path().chars().take(256).collect();
     ApiError::UnknownRoute(path).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_problem_500_instead_of_dropping_the_connection() {
+        let router = with_layers(
+            Router::new().route(
+                "/boom",
+                get(|| async {
+                    let bug: Option<&str> = None;
+                    bug.expect("handler bug")
+                }),
+            ),
+            Duration::from_secs(5),
+        );
+        let response = router
+            .oneshot(Request::builder().uri("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 10_000).await.unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["status"], 500);
+        assert!(!problem["detail"].as_str().unwrap().contains("handler bug"));
+    }
 }
