@@ -7,8 +7,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,6 +20,7 @@ use crate::api::{ApiState, SaveStatusSource, router};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SourceKind};
 use crate::pool::PoolConfig;
+use crate::store::{Saver, SaverConfig, SaverHandle, SnapshotSource, Store, StoreError};
 use crate::upstream::{Registry, Secret, Source, TibberConfig, UpstreamConfig};
 
 /// How long `build` waits for the first home discovery before serving
@@ -38,7 +39,9 @@ const FLUSH_DEADLINE: Duration = Duration::from_secs(20);
 pub enum StartupError {
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
-    #[error("cannot reach the upstream: {0}")]
+    #[error("{0}")]
+    DataDir(#[from] StoreError),
+    #[error("cannot set up the upstream: {0}")]
     Upstream(#[from] crate::upstream::UpstreamError),
     #[error("cannot listen on {address}: {source}{hint}")]
     Bind {
@@ -59,6 +62,7 @@ pub struct Application {
     tracker: TaskTracker,
     shutdown_timeout: Duration,
     registry: Registry,
+    saver: SaverHandle,
 }
 
 impl Application {
@@ -72,7 +76,21 @@ impl Application {
             max_intervals: config.max_intervals as usize,
             ..PoolConfig::default()
         };
-        let n_restored = 0;
+        let store = Store::open(&config.data_dir)?;
+        let report = store.load_all(&pool_config, clock.now());
+        for file in &report.quarantined {
+            tracing::warn!(
+                path = %file.path.display(),
+                moved_to = ?file.moved_to,
+                reason = file.reason.as_str(),
+                detail = %file.detail,
+                "a snapshot file could not be used and was moved aside"
+            );
+        }
+        if let Some(error) = &report.listing_error {
+            tracing::error!(%error, "the snapshot directory could not be listed; starting empty");
+        }
+        let n_restored = report.pools.len();
 
         let source = match config.source {
             SourceKind::Demo => Source::demo(),
@@ -88,16 +106,48 @@ impl Application {
             ..UpstreamConfig::default()
         };
 
+        // The registry tells the saver which home changed; the saver reads
+        // snapshots through the registry. The slot breaks the chicken-and-egg.
+        let saver_slot: Arc<OnceLock<SaverHandle>> = Arc::new(OnceLock::new());
+        let hook_slot = Arc::clone(&saver_slot);
         let registry = Registry::new(
             source,
             upstream_config,
             pool_config,
             clock.clone(),
-            Arc::new(|_home_id: &str| {}),
+            Arc::new(move |home_id: &str| {
+                if let Some(saver) = hook_slot.get() {
+                    saver.mark_dirty(home_id);
+                }
+            }),
         );
+        for pool in report.pools {
+            registry.insert_pool(pool);
+        }
+
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let save_status: SaveStatusSource = Arc::new(|_| serde_json::json!({}));
+        let snapshot_registry = registry.clone();
+        let snapshots: SnapshotSource = Arc::new(move |home_id: &str| {
+            let home = snapshot_registry.home(home_id)?;
+            Some((home.info(), home.with_pool(|pool| pool.snapshot())))
+        });
+        let saver = Saver::spawn(
+            store,
+            snapshots,
+            SaverConfig {
+                save_delay: config.save_delay,
+                save_max_delay: config.save_max_delay,
+                ..SaverConfig::default()
+            },
+            shutdown.child_token(),
+            &tracker,
+        );
+        let _already_set = saver_slot.set(saver.clone());
+        let status_saver = saver.clone();
+        let save_status: SaveStatusSource = Arc::new(move |home_id: &str| {
+            serde_json::to_value(status_saver.status(home_id)).unwrap_or_default()
+        });
 
         let listener =
             TcpListener::bind(config.listen)
@@ -168,6 +218,7 @@ impl Application {
             tracker,
             shutdown_timeout: config.shutdown_timeout,
             registry,
+            saver,
         })
     }
 
@@ -181,9 +232,15 @@ impl Application {
         &self.registry
     }
 
+    /// The saver's handle, for tests that look inside.
+    pub fn saver(&self) -> &SaverHandle {
+        &self.saver
+    }
+
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
+        let signals = StopSignals::install()?;
+        self.run_until(signals.received()).await
     }
 
     /// Serves until `stop` completes, then shuts down gracefully: no new
@@ -266,26 +323,41 @@ async fn keep_discovering(registry: Registry, ready: Arc<AtomicBool>, token: Can
     }
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM (container stop).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGINT (Ctrl-C) and SIGTERM (container stop), registered when
+/// installed: `main` installs them before building, so a signal that
+/// arrives while the service starts is not lost (nor kills it).
+pub struct StopSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Registers the handlers now.
+    pub fn install() -> std::io::Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    /// Completes on the first of the signals.
+    pub async fn received(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pricepool::app::Application;
+use pricepool::app::{Application, StopSignals};
 use pricepool::config::{Cli, Command};
 
 #[tokio::main]
@@ -35,6 +35,13 @@ async fn main() -> ExitCode {
     }
     let config = cli.config;
     pricepool::telemetry::init_tracing(config.log_format, &config.log);
+    let signals = match StopSignals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("pricepool: cannot start: cannot install signal handlers: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let application = match Application::build(config).await {
         Ok(application) => application,
         Err(error) => {
@@ -42,7 +49,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match application.run_until_stopped().await {
+    match application.run_until(signals.received()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("pricepool: stopped with an error: {error}");

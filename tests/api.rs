@@ -17,6 +17,8 @@ mod errors;
 mod intervals;
 #[path = "api/operations.rs"]
 mod operations;
+#[path = "api/persistence.rs"]
+mod persistence;
 #[path = "api/process.rs"]
 mod process;
 #[path = "api/rates.rs"]

@@ -13,7 +13,12 @@ async fn with_a_token_v1_needs_it_and_probes_stay_open() {
     let missing = app.get("/v1/homes").await;
     assert_eq!(missing.headers()["www-authenticate"], "Bearer");
     assert_problem(missing, StatusCode::UNAUTHORIZED).await;
-    for wrong in ["Bearer s3cret-tokeN", "Bearer s3cret", "Basic s3cret-token", "s3cret-token"] {
+    for wrong in [
+        "Bearer s3cret-tokeN",
+        "Bearer s3cret",
+        "Basic s3cret-token",
+        "s3cret-token",
+    ] {
         let response = app
             .client
             .get(url("/v1/homes/demo/intervals?date=today"))

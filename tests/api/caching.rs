@@ -33,12 +33,19 @@ async fn a_matching_if_none_match_gets_a_bodiless_304() {
 
     let other_day = app
         .client
-        .get(format!("{}/v1/homes/demo/intervals?date=2025-10-21", app.address))
+        .get(format!(
+            "{}/v1/homes/demo/intervals?date=2025-10-21",
+            app.address
+        ))
         .header("if-none-match", &etag)
         .send()
         .await
         .unwrap();
-    assert_eq!(other_day.status(), StatusCode::OK, "another body, another tag");
+    assert_eq!(
+        other_day.status(),
+        StatusCode::OK,
+        "another body, another tag"
+    );
 }
 
 #[tokio::test]
@@ -58,9 +65,13 @@ async fn an_incomplete_answer_is_cacheable_at_most_until_its_retry_time() {
     assert_eq!(response.status(), StatusCode::OK);
     let age = max_age(&response);
     let body: serde_json::Value = response.json().await.unwrap();
-    let retry_at = chrono::DateTime::parse_from_rfc3339(body["retry_at"].as_str().unwrap()).unwrap();
+    let retry_at =
+        chrono::DateTime::parse_from_rfc3339(body["retry_at"].as_str().unwrap()).unwrap();
     let now = chrono::DateTime::parse_from_rfc3339(crate::helpers::FALL_BACK_MORNING).unwrap();
-    assert!(age <= (retry_at - now).num_seconds() + 1, "max-age {age} past retry_at {retry_at}");
+    assert!(
+        age <= (retry_at - now).num_seconds() + 1,
+        "max-age {age} past retry_at {retry_at}"
+    );
 }
 
 #[tokio::test]
@@ -68,7 +79,10 @@ async fn answers_are_compressed_when_the_client_asks() {
     let app = spawn_app().await;
     let response = app
         .client
-        .get(format!("{}/v1/homes/demo/intervals?date=today", app.address))
+        .get(format!(
+            "{}/v1/homes/demo/intervals?date=today",
+            app.address
+        ))
         .header("accept-encoding", "gzip")
         .send()
         .await

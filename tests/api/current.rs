@@ -16,7 +16,10 @@ async fn current_is_the_interval_containing_the_services_now() {
         .trim_start_matches("max-age=")
         .parse()
         .unwrap();
-    assert!(max_age <= 15 * 60, "cacheable at most until the interval ends");
+    assert!(
+        max_age <= 15 * 60,
+        "cacheable at most until the interval ends"
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["interval"]["starts_at"], "2025-10-26T10:00:00+01:00");
     assert_eq!(body["interval"]["ends_at"], "2025-10-26T10:15:00+01:00");

@@ -17,16 +17,25 @@ async fn each_bad_range_is_a_400_naming_its_parameter() {
         ("start=2025-10-01T00:00:00Z&end=2025-11-02T00:00:00Z", "end"),
         ("date=someday", "date"),
         ("date=2025-02-30", "date"),
-        ("date=today&start=2025-10-26T00:00:00Z&end=2025-10-27T00:00:00Z", "date"),
+        (
+            "date=today&start=2025-10-26T00:00:00Z&end=2025-10-27T00:00:00Z",
+            "date",
+        ),
         ("date=today&date=tomorrow", "date"),
         ("limit=10", "limit"),
-        ("start=1800-01-01T00:00:00Z&end=1800-01-02T00:00:00Z", "start"),
+        (
+            "start=1800-01-01T00:00:00Z&end=1800-01-02T00:00:00Z",
+            "start",
+        ),
     ];
     for endpoint in ["intervals", "rates"] {
         for (query, parameter) in cases {
             let response = app.get(&format!("/v1/homes/demo/{endpoint}?{query}")).await;
             let problem = assert_problem(response, StatusCode::BAD_REQUEST).await;
-            assert_eq!(problem["parameter"], parameter, "{endpoint}?{query}: {problem}");
+            assert_eq!(
+                problem["parameter"], parameter,
+                "{endpoint}?{query}: {problem}"
+            );
         }
     }
 }
@@ -62,7 +71,11 @@ async fn an_unknown_home_is_a_404() {
 async fn an_unknown_route_is_a_404_problem() {
     let app = spawn_app().await;
     assert_problem(app.get("/v2/homes").await, StatusCode::NOT_FOUND).await;
-    assert_problem(app.get("/v1/homes/demo/prices").await, StatusCode::NOT_FOUND).await;
+    assert_problem(
+        app.get("/v1/homes/demo/prices").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -74,7 +87,12 @@ async fn another_method_than_get_is_a_405_with_allow() {
         .send()
         .await
         .unwrap();
-    assert!(response.headers()["allow"].to_str().unwrap().contains("GET"));
+    assert!(
+        response.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .contains("GET")
+    );
     assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
 }
 
@@ -95,7 +113,9 @@ async fn an_oversize_body_is_a_413() {
 async fn an_oversize_request_target_is_a_414() {
     let app = spawn_app().await;
     let long = "x".repeat(10 * 1024);
-    let response = app.get(&format!("/v1/homes/demo/intervals?date={long}")).await;
+    let response = app
+        .get(&format!("/v1/homes/demo/intervals?date={long}"))
+        .await;
     assert_problem(response, StatusCode::URI_TOO_LONG).await;
 }
 

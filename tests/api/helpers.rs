@@ -92,8 +92,9 @@ impl TestApp {
         response.json().await.expect("a JSON body")
     }
 
-    /// Stops the service gracefully and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops the service gracefully, waits for it, and hands back its
+    /// data directory (for a restart on it).
+    pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -103,6 +104,8 @@ impl TestApp {
                 .expect("server task")
                 .expect("graceful shutdown");
         }
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.data_dir, placeholder)
     }
 }
 

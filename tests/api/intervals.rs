@@ -67,7 +67,10 @@ async fn today_is_the_homes_local_day_and_intervals_tile_it() {
     let ends = instants(&body, "ends_at");
     assert_eq!(starts.len(), 100);
     for pair in starts.windows(2).zip(ends.iter()) {
-        assert_eq!(pair.0[1], *pair.1, "each interval starts where the previous ended");
+        assert_eq!(
+            pair.0[1], *pair.1,
+            "each interval starts where the previous ended"
+        );
     }
 }
 
@@ -109,7 +112,10 @@ async fn tomorrow_before_publication_is_incomplete_with_a_retry_time() {
     assert!(!body["missing"].as_array().unwrap().is_empty());
     let retry_at = DateTime::parse_from_rfc3339(body["retry_at"].as_str().unwrap()).unwrap();
     let publication = DateTime::parse_from_rfc3339("2025-10-20T13:00:00+02:00").unwrap();
-    assert!(retry_at >= publication, "not before 13:00 local: {retry_at}");
+    assert!(
+        retry_at >= publication,
+        "not before 13:00 local: {retry_at}"
+    );
 }
 
 #[tokio::test]
@@ -124,7 +130,10 @@ async fn on_the_fall_back_day_tomorrow_is_retried_at_13_local_not_12() {
     assert!(!body["missing"].as_array().unwrap().is_empty());
     let retry_at = DateTime::parse_from_rfc3339(body["retry_at"].as_str().unwrap()).unwrap();
     let publication = DateTime::parse_from_rfc3339("2025-10-26T13:00:00+01:00").unwrap();
-    assert!(retry_at >= publication, "not before 13:00 local: {retry_at}");
+    assert!(
+        retry_at >= publication,
+        "not before 13:00 local: {retry_at}"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +149,10 @@ async fn a_home_in_another_zone_gets_its_own_local_day_and_offsets() {
     let id = other["id"].as_str().unwrap();
     let zone: chrono_tz::Tz = other["time_zone"].as_str().unwrap().parse().unwrap();
     let body = app
-        .get_json(&format!("/v1/homes/{id}/intervals?date=2025-10-20"), StatusCode::OK)
+        .get_json(
+            &format!("/v1/homes/{id}/intervals?date=2025-10-20"),
+            StatusCode::OK,
+        )
         .await;
     let first = instants(&body, "starts_at")[0];
     let expected_midnight = chrono::NaiveDate::from_ymd_opt(2025, 10, 20)

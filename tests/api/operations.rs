@@ -29,7 +29,12 @@ async fn stats_report_pool_persistence_and_upstream() {
     let stats = app.get_json("/v1/homes/demo/stats", StatusCode::OK).await;
     assert_eq!(stats["home_id"], "demo");
     assert!(stats["pool"]["live_intervals"].as_u64().unwrap() >= 100);
-    assert!(stats["pool"]["protected_window"]["expected"].as_u64().unwrap() > 0);
+    assert!(
+        stats["pool"]["protected_window"]["expected"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert!(stats["pool"]["last_fetch"].is_string());
     assert!(stats["persistence"].is_object());
     assert!(stats["upstream"].is_object());
@@ -58,9 +63,12 @@ async fn metrics_count_requests_by_route_and_status() {
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
-    assert!(text.contains(
-        r#"pricepool_http_requests_total{route="/v1/homes/{home_id}/intervals",status="200"}"#
-    ), "{text}");
+    assert!(
+        text.contains(
+            r#"pricepool_http_requests_total{route="/v1/homes/{home_id}/intervals",status="200"}"#
+        ),
+        "{text}"
+    );
     assert!(text.contains(r#"route="/v1/homes/{home_id}/stats",status="404""#));
     assert!(text.contains("pricepool_http_request_duration_seconds_bucket"));
     assert!(text.contains(r#"pricepool_pool_live_intervals{home="demo"}"#));
@@ -94,7 +102,15 @@ async fn the_served_spec_is_the_committed_file_and_lists_exactly_the_served_rout
             .as_object()
             .unwrap()
             .contains_key(response.status().as_str());
-        assert!(documented, "{path} answered {} which the spec does not list", response.status());
-        assert!(response.status().is_success(), "{path}: {}", response.status());
+        assert!(
+            documented,
+            "{path} answered {} which the spec does not list",
+            response.status()
+        );
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
     }
 }

@@ -32,7 +32,10 @@ async fn rates_parse_as_evcc_reads_them_and_carry_the_total_price() {
         .await;
     for (rate, interval) in rates.iter().zip(intervals["intervals"].as_array().unwrap()) {
         assert_eq!(Some(rate.value), interval["total"].as_f64());
-        assert_eq!(rate.start.to_rfc3339(), interval["starts_at"].as_str().unwrap());
+        assert_eq!(
+            rate.start.to_rfc3339(),
+            interval["starts_at"].as_str().unwrap()
+        );
     }
 }
 
