@@ -30,4 +30,5 @@ pub mod healthcheck;
 pub mod pool;
 pub mod store;
 pub mod telemetry;
+pub mod testkit;
 pub mod upstream;

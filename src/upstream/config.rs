@@ -77,7 +77,8 @@ pub struct UpstreamConfig {
     pub error_cooldown: Duration,
     /// After an authentication failure, no call before this passes. Default 10 min.
     pub auth_cooldown: Duration,
-    /// Upstream calls allowed per `budget_period` across all homes. Default 60.
+    /// Upstream calls allowed in any window of `budget_period`, across all
+    /// homes (half may go at once, the rest refills evenly). Default 60.
     pub budget_calls: u32,
     /// The budget's period. Default 5 min.
     pub budget_period: Duration,

@@ -20,6 +20,21 @@ use super::config::UpstreamConfig;
 use super::error::{UpstreamError, UpstreamErrorKind};
 use crate::clock::Clock;
 
+/// A token bucket that lets no more than `calls` through in any window of
+/// `period`: half the budget (rounded up) may go at once, the rest refills
+/// evenly over the period, so a burst followed by steady demand still stays
+/// within `calls` per `period` (Tibber bans after 100 calls in 5 minutes).
+fn budget_quota(calls: u32, period: Duration) -> Quota {
+    let calls = calls.max(1);
+    let burst = calls.div_ceil(2);
+    let refilled = (calls - burst).max(1);
+    let interval = (period / refilled).max(Duration::from_nanos(1));
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(interval)
+        .unwrap_or_else(|| Quota::per_second(burst))
+        .allow_burst(burst)
+}
+
 /// A wait during which no upstream call is made, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cooldown {
@@ -57,14 +72,8 @@ impl CallGate {
     /// A gate with the budget and retry policy of `config`; `metered` is
     /// false for sources that cost nothing to ask.
     pub fn new(config: &UpstreamConfig, clock: Clock, metered: bool) -> CallGate {
-        let budget = metered.then(|| {
-            let calls = NonZeroU32::new(config.budget_calls.max(1)).unwrap_or(NonZeroU32::MIN);
-            let period = config.budget_period.max(Duration::from_millis(1));
-            let quota = Quota::with_period(period / calls.get())
-                .unwrap_or_else(|| Quota::per_second(calls))
-                .allow_burst(calls);
-            RateLimiter::direct(quota)
-        });
+        let budget = metered
+            .then(|| RateLimiter::direct(budget_quota(config.budget_calls, config.budget_period)));
         CallGate {
             budget,
             cooldown: Mutex::new(None),
@@ -221,5 +230,21 @@ impl CallGate {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_lets_no_more_than_its_calls_through_in_one_period() {
+        // Burst of 30, then one call per 10 s: at most 60 in any 5 minutes.
+        let quota = budget_quota(60, Duration::from_secs(300));
+        assert_eq!(quota.burst_size().get(), 30);
+        assert_eq!(quota.replenish_interval(), Duration::from_secs(10));
+        let limiter = RateLimiter::direct(quota);
+        let passed = (0..100).filter(|_| limiter.check().is_ok()).count();
+        assert_eq!(passed, 30);
     }
 }

@@ -1,12 +1,84 @@
 //! Scheduled prefetch: each home's today and tomorrow fetched shortly after
-//! publication, so the day's first client query is a hit.
+//! publication (13:00 local plus jitter) and retried until present, so the
+//! day's first client query is a hit. On start every home is prefetched at
+//! once, which also fills the cache of a fresh instance.
+//!
+//! A deadline loop: sleep until the earliest home is due (or cancellation),
+//! prefetch the due homes through the normal coordinator (single-flight,
+//! negative cache and budget apply), schedule each home's next run.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Days, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::registry::Registry;
+use super::error::IncompleteReason;
+use super::registry::{Home, Registry, jitter_up_to, publication_time};
+use crate::pool::days::{local_date, local_midnight};
+
+/// Longest single sleep, so a wall clock that jumps is noticed.
+const MAX_SLEEP: Duration = Duration::from_secs(600);
 
 /// The prefetch loop; returns when `token` is cancelled.
 pub(crate) async fn run(registry: Registry, token: CancellationToken) {
-    let _ = registry;
-    token.cancelled().await;
+    let mut due: HashMap<String, DateTime<Utc>> = HashMap::new();
+    loop {
+        let now = registry.clock().now();
+        for home in registry.homes() {
+            due.entry(home.info().id).or_insert(now);
+        }
+        let due_now: Vec<Home> = registry
+            .homes()
+            .into_iter()
+            .filter(|home| due.get(&home.info().id).is_some_and(|t| *t <= now))
+            .collect();
+        for home in due_now {
+            let next = tokio::select! {
+                () = token.cancelled() => return,
+                next = prefetch_home(&registry, &home) => next,
+            };
+            tracing::debug!(home = %home.info().id, %next, "next prefetch");
+            due.insert(home.info().id, next);
+        }
+        let now = registry.clock().now();
+        let wait = due
+            .values()
+            .min()
+            .map(|next| (*next - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Fetches today and tomorrow of `home`; returns when to run again.
+async fn prefetch_home(registry: &Registry, home: &Home) -> DateTime<Utc> {
+    let info = home.info();
+    let config = registry.config();
+    let now = registry.clock().now();
+    let today = local_date(info.zone, now);
+    let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
+    let after_tomorrow = tomorrow.checked_add_days(Days::new(1)).unwrap_or(tomorrow);
+    let start = local_midnight(info.zone, today);
+    let end = local_midnight(info.zone, after_tomorrow);
+    let retry = now + chrono::Duration::from_std(config.prefetch_retry).unwrap_or_default();
+    match home.intervals(start, end).await {
+        Ok(answer) if answer.complete => {
+            tracing::info!(home = %info.id, n_intervals = answer.intervals.len(), "prefetched today and tomorrow");
+            publication_time(&info, config, tomorrow) + jitter_up_to(config.publish_jitter)
+        }
+        Ok(answer) => match (answer.reason, answer.retry_at) {
+            // Not out yet: come back when it should be.
+            (Some(IncompleteReason::NotPublished), Some(retry_at)) => retry_at.max(now),
+            (_, retry_at) => retry_at.map_or(retry, |t| t.max(retry)),
+        },
+        Err(error) => {
+            tracing::warn!(home = %info.id, kind = %error.kind, error = %error.message, "prefetch failed; will retry");
+            error.retry_at.map_or(retry, |t| t.max(retry))
+        }
+    }
 }

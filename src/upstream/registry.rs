@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use chrono::{DateTime, Days, Timelike, Utc};
+use chrono::{DateTime, Days, TimeZone, Utc};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -187,6 +187,16 @@ impl Registry {
         let registry = self.clone();
         tracker.spawn(super::prefetch::run(registry, token));
     }
+
+    /// The coordinator's settings (for the prefetch schedule).
+    pub(crate) fn config(&self) -> &UpstreamConfig {
+        &self.shared.context.config
+    }
+
+    /// The service's wall clock.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.shared.context.clock
+    }
 }
 
 /// One home: its pool and its fetch coordinator. Cheap to clone.
@@ -346,6 +356,10 @@ impl Home {
             metrics::counter!("pricepool_cache_requests_total", "result" => metric).increment(1);
 
             coordinator.negative.retain(|entry| entry.retry_at > now);
+            // A flight whose task died without answering would be joined forever.
+            coordinator
+                .flights
+                .retain(|flight| flight.done.has_changed().is_ok());
             let horizon = self.publication_horizon(now);
             let cooldown = self.cooldown(&coordinator);
             let mut to_fetch: Vec<Gap> = Vec::new();
@@ -757,11 +771,16 @@ pub(crate) fn publication_time(
     config: &UpstreamConfig,
     date: chrono::NaiveDate,
 ) -> DateTime<Utc> {
-    let midnight = local_midnight(home.zone, date);
-    let local = midnight.with_timezone(&home.zone);
-    // Hours after local midnight; DST changes happen at night, before publication.
-    let offset_hours = i64::from(config.publish_hour) - i64::from(local.hour());
-    midnight + chrono::Duration::hours(offset_hours)
+    let local = date.and_time(chrono::NaiveTime::MIN)
+        + chrono::Duration::hours(i64::from(config.publish_hour));
+    match home.zone.from_local_datetime(&local).earliest() {
+        Some(instant) => instant.with_timezone(&Utc),
+        // The hour does not exist locally (a DST gap): count hours from midnight.
+        None => {
+            local_midnight(home.zone, date)
+                + chrono::Duration::hours(i64::from(config.publish_hour))
+        }
+    }
 }
 
 /// When to ask for tomorrow again: the next publication plus a jitter, or,
@@ -864,4 +883,131 @@ fn subtract(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::Source;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn gap(start: &str, end: &str) -> Gap {
+        Gap {
+            start: at(start),
+            end: at(end),
+            resolution: Resolution::QuarterHour,
+        }
+    }
+
+    fn demo_home() -> Home {
+        let registry = Registry::new(
+            Source::demo(),
+            UpstreamConfig::default(),
+            PoolConfig::default(),
+            Clock::system(),
+            Arc::new(|_: &str| {}),
+        );
+        let info = HomeInfo {
+            id: "demo".into(),
+            zone: chrono_tz::Europe::Berlin,
+            currency: "EUR".into(),
+        };
+        registry.insert_pool(Pool::new(info, PoolConfig::default()));
+        registry.home("demo").unwrap()
+    }
+
+    #[test]
+    fn gaps_in_the_recent_window_cost_one_call_for_the_whole_window() {
+        let home = demo_home();
+        let now = at("2026-01-14T10:00:00Z");
+        let calls = home.plan_calls(
+            &[
+                gap("2026-01-12T05:00:00Z", "2026-01-12T06:00:00Z"),
+                gap("2026-01-14T08:00:00Z", "2026-01-14T09:00:00Z"),
+                gap("2026-01-15T00:00:00Z", "2026-01-15T23:00:00Z"),
+            ],
+            now,
+        );
+        assert_eq!(
+            calls,
+            vec![(at("2026-01-11T23:00:00Z"), at("2026-01-15T23:00:00Z"))]
+        );
+    }
+
+    #[test]
+    fn neighbouring_historical_gaps_share_a_call_while_they_fit_in_a_page() {
+        let home = demo_home();
+        let now = at("2026-01-14T10:00:00Z");
+        let calls = home.plan_calls(
+            &[
+                gap("2025-12-01T00:00:00Z", "2025-12-01T06:00:00Z"),
+                gap("2025-12-03T00:00:00Z", "2025-12-04T00:00:00Z"),
+                // Seven days of quarter-hours later: does not fit the first page.
+                gap("2025-12-09T00:00:00Z", "2025-12-09T01:00:00Z"),
+                // Straddles the recent window: its old part is history, the rest the window call.
+                gap("2026-01-11T20:00:00Z", "2026-01-12T02:00:00Z"),
+            ],
+            now,
+        );
+        assert_eq!(
+            calls,
+            vec![
+                (at("2025-12-01T00:00:00Z"), at("2025-12-04T00:00:00Z")),
+                (at("2025-12-09T00:00:00Z"), at("2025-12-09T01:00:00Z")),
+                (at("2026-01-11T20:00:00Z"), at("2026-01-11T23:00:00Z")),
+                (at("2026-01-11T23:00:00Z"), at("2026-01-15T23:00:00Z")),
+            ]
+        );
+    }
+
+    #[test]
+    fn subtracting_a_range_keeps_both_sides_and_reports_the_middle() {
+        let mut removed = Vec::new();
+        let left = subtract(
+            vec![gap("2026-01-01T00:00:00Z", "2026-01-01T10:00:00Z")],
+            at("2026-01-01T02:00:00Z"),
+            at("2026-01-01T03:00:00Z"),
+            |g| removed.push(g),
+        );
+        assert_eq!(
+            left,
+            vec![
+                gap("2026-01-01T00:00:00Z", "2026-01-01T02:00:00Z"),
+                gap("2026-01-01T03:00:00Z", "2026-01-01T10:00:00Z"),
+            ]
+        );
+        assert_eq!(
+            removed,
+            vec![gap("2026-01-01T02:00:00Z", "2026-01-01T03:00:00Z")]
+        );
+        let (before, after) = split_at(
+            gap("2026-01-01T00:00:00Z", "2026-01-01T10:00:00Z"),
+            at("2026-01-01T12:00:00Z"),
+        );
+        assert!(before.is_some() && after.is_none());
+    }
+
+    #[test]
+    fn publication_is_13_local_on_both_sides_of_dst() {
+        let home = demo_home().info();
+        let config = UpstreamConfig::default();
+        let winter = chrono::NaiveDate::from_ymd_opt(2026, 1, 14).unwrap();
+        let summer = chrono::NaiveDate::from_ymd_opt(2026, 7, 14).unwrap();
+        assert_eq!(
+            publication_time(&home, &config, winter),
+            at("2026-01-14T12:00:00Z")
+        );
+        assert_eq!(
+            publication_time(&home, &config, summer),
+            at("2026-07-14T11:00:00Z")
+        );
+        let spring_forward = chrono::NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        assert_eq!(
+            publication_time(&home, &config, spring_forward),
+            at("2026-03-29T11:00:00Z")
+        );
+    }
 }

@@ -1,49 +1,566 @@
 //! The Tibber GraphQL client.
+//!
+//! Two kinds of call: the recent window (local midnight of the day before
+//! yesterday up to the end of tomorrow) in one request, `priceInfo` for
+//! today and tomorrow plus `priceInfoRange` for the two days before; and
+//! older history with `priceInfoRange` paging (`first`/`after`, at most
+//! 672 intervals a page). Cursors are base64 of an ISO-8601 instant; it is
+//! not documented whether `after` includes the cursor's own instant, so we
+//! ask from one interval before the wanted start and either reading yields
+//! the whole range (the surplus interval is simply cached).
+//!
+//! Every HTTP request passes the registry's `CallGate`. Failures are
+//! classified into `UpstreamError` kinds here; the token only ever goes
+//! into the `Authorization` header (marked sensitive).
 
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::config::TibberConfig;
 use super::error::UpstreamError;
 use super::gate::CallGate;
 use super::source::{FetchRequest, PriceSource};
-use crate::pool::{HomeInfo, Interval};
+use crate::pool::days::{expected_resolution, local_date, local_midnight, protected_window};
+use crate::pool::{EUROPE_QUARTER_HOURLY_FROM, HomeInfo, Interval, PriceLevel};
+
+/// Tibber's cap on `first` in one `priceInfoRange` page.
+pub const MAX_PAGE: usize = 672;
+
+/// Pages one history fetch may take at most (a month of quarter-hours is 5).
+const MAX_PAGES: usize = 64;
+
+/// The price fields we read from every price node.
+const PRICE_FIELDS: &str = "startsAt total energy tax level currency";
 
 /// Tibber's API as a `PriceSource`.
-#[derive(Debug)]
 pub struct TibberSource {
     config: TibberConfig,
+    client: reqwest::Client,
+    /// `Bearer {token}`, marked sensitive so it is never printed.
+    authorization: HeaderValue,
+}
+
+impl std::fmt::Debug for TibberSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TibberSource")
+            .field("url", &self.config.url)
+            .field("token", &self.config.token)
+            .finish()
+    }
 }
 
 impl TibberSource {
-    /// A client for `config`.
+    /// A client for `config`: rustls, `User-Agent: pricepool/<version>`,
+    /// the per-request timeout of the config.
     pub fn new(config: TibberConfig) -> Result<TibberSource, UpstreamError> {
-        Ok(TibberSource { config })
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
+            .map_err(|_| {
+                UpstreamError::Auth(
+                    "the token holds characters not allowed in a header".to_string(),
+                )
+            })?;
+        authorization.set_sensitive(true);
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("pricepool/", env!("CARGO_PKG_VERSION")))
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| {
+                UpstreamError::Transient(format!(
+                    "cannot build the http client: {}",
+                    e.without_url()
+                ))
+            })?;
+        Ok(TibberSource {
+            config,
+            client,
+            authorization,
+        })
+    }
+
+    /// One GraphQL request; classifies every failure. No retries here.
+    async fn post(&self, query: &str) -> Result<Value, UpstreamError> {
+        let response = self
+            .client
+            .post(&self.config.url)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(UpstreamError::Auth(format!("http {}", status.as_u16())));
+        }
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || status == reqwest::StatusCode::PRECONDITION_REQUIRED
+        {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(UpstreamError::RateLimited {
+                message: format!("http {}", status.as_u16()),
+                retry_after,
+            });
+        }
+        let body = response.bytes().await.map_err(transport_error)?;
+        if status.is_server_error() {
+            return Err(UpstreamError::Transient(format!(
+                "http {}",
+                status.as_u16()
+            )));
+        }
+        if !status.is_success() {
+            return Err(UpstreamError::Malformed(format!(
+                "http {}: {}",
+                status.as_u16(),
+                snippet(&body)
+            )));
+        }
+        let value: Value = serde_json::from_slice(&body).map_err(|_| {
+            UpstreamError::Transient(format!("answer is not json: {}", snippet(&body)))
+        })?;
+        check_graphql_errors(&value)?;
+        Ok(value)
+    }
+
+    /// The recent window in one call: `priceInfo` today/tomorrow plus
+    /// `priceInfoRange` from one interval before `window_start` up to today.
+    async fn fetch_recent(
+        &self,
+        home: &HomeInfo,
+        window_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+        gate: &CallGate,
+        deadline: Instant,
+    ) -> Result<Vec<Interval>, UpstreamError> {
+        let today_start = local_midnight(home.zone, local_date(home.zone, now));
+        let cursor_at = one_interval_before(home.zone, window_start);
+        let first = count_intervals(home.zone, cursor_at, today_start).clamp(1, MAX_PAGE);
+        let query = format!(
+            "{{ viewer {{ home(id: {id}) {{ id timeZone currentSubscription {{ status \
+             priceInfo(resolution: QUARTER_HOURLY) {{ current {{ {PRICE_FIELDS} }} today {{ {PRICE_FIELDS} }} tomorrow {{ {PRICE_FIELDS} }} }} \
+             priceInfoRange(resolution: QUARTER_HOURLY, first: {first}, after: {cursor}) {{ pageInfo {{ endCursor hasNextPage }} nodes {{ {PRICE_FIELDS} }} }} }} }} }} }}",
+            id = graphql_string(&home.id),
+            cursor = graphql_string(&encode_cursor(cursor_at, home.zone)),
+        );
+        // The empty-data check runs per attempt, so the outage is retried like a 5xx.
+        let value = gate
+            .call(deadline, || async {
+                let value = self.post(&query).await?;
+                price_info_of(&value, &home.id)?;
+                Ok(value)
+            })
+            .await?;
+        let subscription = subscription_of(&value, &home.id)?;
+        let price_info = price_info_of(&value, &home.id)?;
+        let mut intervals = Vec::new();
+        for list in ["today", "tomorrow"] {
+            match price_info.get(list) {
+                Some(Value::Array(nodes)) => intervals.extend(parse_nodes(nodes, home.zone)?),
+                Some(Value::Null) | None => {}
+                Some(_) => {
+                    return Err(UpstreamError::Malformed(format!(
+                        "priceInfo.{list} is not a list"
+                    )));
+                }
+            }
+        }
+        let (nodes, _) = range_nodes(subscription)?;
+        intervals.extend(parse_nodes(nodes, home.zone)?);
+        Ok(intervals)
+    }
+
+    /// History in `[start, end)` with `priceInfoRange` paging.
+    async fn fetch_history(
+        &self,
+        home: &HomeInfo,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        gate: &CallGate,
+        deadline: Instant,
+    ) -> Result<Vec<Interval>, UpstreamError> {
+        let mut cursor_at = one_interval_before(home.zone, start);
+        let mut cursor = encode_cursor(cursor_at, home.zone);
+        let mut intervals: Vec<Interval> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            // From the cursor on: the exclusive reading yields [start, end), the inclusive one one more.
+            let first = count_intervals(home.zone, cursor_at, end).clamp(1, MAX_PAGE);
+            let query = format!(
+                "{{ viewer {{ home(id: {id}) {{ id currentSubscription {{ status \
+                 priceInfoRange(resolution: QUARTER_HOURLY, first: {first}, after: {cursor}) {{ pageInfo {{ endCursor hasNextPage }} nodes {{ {PRICE_FIELDS} }} }} }} }} }} }}",
+                id = graphql_string(&home.id),
+                cursor = graphql_string(&cursor),
+            );
+            let value = gate.call(deadline, || self.post(&query)).await?;
+            let subscription = subscription_of(&value, &home.id)?;
+            let (nodes, page_info) = range_nodes(subscription)?;
+            let page = parse_nodes(nodes, home.zone)?;
+            let Some(last) = page.iter().map(Interval::ends_at).max() else {
+                break;
+            };
+            intervals.extend(page);
+            let has_next = page_info
+                .get("hasNextPage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let end_cursor = page_info.get("endCursor").and_then(Value::as_str);
+            match end_cursor {
+                Some(next) if has_next && last < end => {
+                    // A cursor that does not move would loop forever.
+                    let next_at = decode_cursor(next).ok_or_else(|| {
+                        UpstreamError::Malformed(
+                            "endCursor is not base64 of an instant".to_string(),
+                        )
+                    })?;
+                    if next_at <= cursor_at {
+                        return Err(UpstreamError::Malformed(
+                            "endCursor does not advance".to_string(),
+                        ));
+                    }
+                    cursor_at = next_at;
+                    cursor = next.to_string();
+                }
+                _ => break,
+            }
+        }
+        Ok(intervals)
     }
 }
 
 impl PriceSource for TibberSource {
     async fn homes(
         &self,
-        _gate: &CallGate,
-        _deadline: Instant,
+        gate: &CallGate,
+        deadline: Instant,
     ) -> Result<Vec<HomeInfo>, UpstreamError> {
-        Err(UpstreamError::Transient(format!(
-            "tibber client for {} not built yet",
-            self.config.url
-        )))
+        let query = "{ viewer { homes { id timeZone currentSubscription { status priceInfo { current { currency } } } } } }";
+        let value = gate.call(deadline, || self.post(query)).await?;
+        let homes = value
+            .pointer("/data/viewer/homes")
+            .and_then(Value::as_array)
+            .ok_or_else(|| UpstreamError::Malformed("viewer.homes missing".to_string()))?;
+        let mut out = Vec::new();
+        for home in homes {
+            let Some(id) = home.get("id").and_then(Value::as_str) else {
+                return Err(UpstreamError::Malformed("a home without id".to_string()));
+            };
+            let zone: Tz = match home.get("timeZone").and_then(Value::as_str).map(str::parse) {
+                Some(Ok(zone)) => zone,
+                _ => {
+                    tracing::warn!(home = id, "home has no known time zone; skipped");
+                    continue;
+                }
+            };
+            let currency = home
+                .pointer("/currentSubscription/priceInfo/current/currency")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| currency_of_zone(zone).to_string());
+            out.push(HomeInfo {
+                id: id.to_string(),
+                zone,
+                currency,
+            });
+        }
+        Ok(out)
     }
 
     async fn fetch(
         &self,
-        _request: &FetchRequest,
-        _gate: &CallGate,
+        request: &FetchRequest,
+        gate: &CallGate,
     ) -> Result<Vec<Interval>, UpstreamError> {
-        Err(UpstreamError::Transient(
-            "tibber client not built yet".to_string(),
-        ))
+        let home = &request.home;
+        let (recent_start, _) = protected_window(home.zone, request.now);
+        let mut intervals = Vec::new();
+        if request.start < recent_start {
+            let history_end = request.end.min(recent_start);
+            intervals.extend(
+                self.fetch_history(home, request.start, history_end, gate, request.deadline)
+                    .await?,
+            );
+        }
+        if request.end > recent_start {
+            intervals.extend(
+                self.fetch_recent(home, recent_start, request.now, gate, request.deadline)
+                    .await?,
+            );
+        }
+        Ok(intervals)
     }
 
     fn is_metered(&self) -> bool {
         true
+    }
+}
+
+/// Classifies `errors[]` of a GraphQL answer.
+fn check_graphql_errors(value: &Value) -> Result<(), UpstreamError> {
+    let Some(errors) = value
+        .get("errors")
+        .and_then(Value::as_array)
+        .filter(|e| !e.is_empty())
+    else {
+        return Ok(());
+    };
+    let data_is_null = value.get("data").is_none_or(Value::is_null);
+    for error in errors {
+        let (code, message) = code_and_message(error);
+        match code {
+            "UNAUTHENTICATED" | "FORBIDDEN" => {
+                return Err(UpstreamError::Auth(format!("{code}: {message}")));
+            }
+            "TOO_MANY_REQUESTS" | "RATE_LIMITED" => {
+                return Err(UpstreamError::RateLimited {
+                    message: format!("{code}: {message}"),
+                    retry_after: None,
+                });
+            }
+            "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" | "BAD_USER_INPUT" => {
+                return Err(UpstreamError::Malformed(format!("{code}: {message}")));
+            }
+            _ if message.to_lowercase().contains("too many requests")
+                || message.to_lowercase().contains("rate limit") =>
+            {
+                return Err(UpstreamError::RateLimited {
+                    message: format!("{code}: {message}"),
+                    retry_after: None,
+                });
+            }
+            _ => {}
+        }
+    }
+    if data_is_null {
+        let (code, message) = code_and_message(&errors[0]);
+        return Err(UpstreamError::Transient(format!(
+            "graphql error {code}: {message}"
+        )));
+    }
+    Ok(())
+}
+
+/// `extensions.code` and the (shortened) message of one GraphQL error.
+fn code_and_message(error: &Value) -> (&str, String) {
+    let code = error
+        .pointer("/extensions/code")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    (code, message)
+}
+
+/// `data.viewer.home.currentSubscription`, or why it is not there.
+fn subscription_of<'a>(value: &'a Value, home_id: &str) -> Result<&'a Value, UpstreamError> {
+    let viewer = value
+        .pointer("/data/viewer")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| UpstreamError::Malformed("data.viewer missing".to_string()))?;
+    let home = viewer
+        .get("home")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| UpstreamError::HomeNotFound(home_id.to_string()))?;
+    home.get("currentSubscription")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| UpstreamError::NoSubscription(home_id.to_string()))
+}
+
+/// `priceInfo` of a recent-window answer; the outage mode (`current: null,
+/// today: []`) is `EmptyData`, not "no prices".
+fn price_info_of<'a>(value: &'a Value, home_id: &str) -> Result<&'a Value, UpstreamError> {
+    let price_info = subscription_of(value, home_id)?
+        .get("priceInfo")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| UpstreamError::Malformed("priceInfo missing".to_string()))?;
+    let today_is_empty = price_info
+        .get("today")
+        .and_then(Value::as_array)
+        .is_none_or(|t| t.is_empty());
+    let current_is_null = price_info.get("current").is_none_or(Value::is_null);
+    if current_is_null && today_is_empty {
+        return Err(UpstreamError::EmptyData);
+    }
+    Ok(price_info)
+}
+
+/// The nodes and pageInfo of `priceInfoRange` (`nodes` or `edges[].node`).
+fn range_nodes(subscription: &Value) -> Result<(&[Value], &Value), UpstreamError> {
+    let range = subscription
+        .get("priceInfoRange")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| UpstreamError::Malformed("priceInfoRange missing".to_string()))?;
+    static NULL: Value = Value::Null;
+    let page_info = range.get("pageInfo").unwrap_or(&NULL);
+    match range.get("nodes") {
+        Some(Value::Array(nodes)) => Ok((nodes.as_slice(), page_info)),
+        _ => Err(UpstreamError::Malformed(
+            "priceInfoRange.nodes is not a list".to_string(),
+        )),
+    }
+}
+
+/// Parses price nodes into intervals; the resolution follows the date
+/// (hourly before local 2025-10-01).
+fn parse_nodes(nodes: &[Value], zone: Tz) -> Result<Vec<Interval>, UpstreamError> {
+    nodes.iter().map(|node| parse_node(node, zone)).collect()
+}
+
+fn parse_node(node: &Value, zone: Tz) -> Result<Interval, UpstreamError> {
+    let malformed = |what: &str| UpstreamError::Malformed(format!("price node: {what}"));
+    let starts_at = node
+        .get("startsAt")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .ok_or_else(|| malformed("startsAt is not an RFC 3339 instant"))?
+        .with_timezone(&Utc);
+    let number = |field: &str| node.get(field).and_then(Value::as_f64);
+    let total = number("total").ok_or_else(|| malformed("total is not a number"))?;
+    let energy = number("energy").unwrap_or(total);
+    let tax = number("tax").unwrap_or(total - energy);
+    let level = node
+        .get("level")
+        .and_then(Value::as_str)
+        .and_then(PriceLevel::parse);
+    let interval = Interval {
+        starts_at,
+        resolution: expected_resolution(zone, EUROPE_QUARTER_HOURLY_FROM, starts_at),
+        total,
+        energy,
+        tax,
+        level,
+    };
+    interval.validate().map_err(|e| malformed(&e.to_string()))?;
+    Ok(interval)
+}
+
+/// The start of the interval just before `t` (one hour or quarter-hour earlier).
+fn one_interval_before(zone: Tz, t: DateTime<Utc>) -> DateTime<Utc> {
+    let before = t - chrono::Duration::seconds(1);
+    t - expected_resolution(zone, EUROPE_QUARTER_HOURLY_FROM, before).duration()
+}
+
+/// Intervals that start in `[from, to)` at the market's resolution.
+fn count_intervals(zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> usize {
+    if from >= to {
+        return 0;
+    }
+    let switch = local_midnight(zone, EUROPE_QUARTER_HOURLY_FROM);
+    let hourly_end = to.min(switch).max(from);
+    let quarter_start = from.max(switch).min(to);
+    let hours = (hourly_end - from)
+        .num_seconds()
+        .max(0)
+        .unsigned_abs()
+        .div_ceil(3600);
+    let quarters = (to - quarter_start)
+        .num_seconds()
+        .max(0)
+        .unsigned_abs()
+        .div_ceil(900);
+    usize::try_from(hours + quarters).unwrap_or(MAX_PAGE)
+}
+
+/// A cursor: base64 of the instant in ISO-8601 with the home's offset.
+pub fn encode_cursor(t: DateTime<Utc>, zone: Tz) -> String {
+    BASE64.encode(
+        t.with_timezone(&zone)
+            .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+            .to_string(),
+    )
+}
+
+/// The instant inside a cursor, if it is base64 of an RFC 3339 instant.
+pub fn decode_cursor(cursor: &str) -> Option<DateTime<Utc>> {
+    let bytes = BASE64.decode(cursor.trim()).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A GraphQL string literal (JSON escaping is valid GraphQL escaping).
+fn graphql_string(text: &str) -> String {
+    Value::String(text.to_string()).to_string()
+}
+
+fn currency_of_zone(zone: Tz) -> &'static str {
+    match zone.name() {
+        "Europe/Oslo" => "NOK",
+        "Europe/Stockholm" => "SEK",
+        "Europe/Copenhagen" => "DKK",
+        _ => "EUR",
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> UpstreamError {
+    if error.is_timeout() {
+        UpstreamError::Transient("request timed out".to_string())
+    } else {
+        UpstreamError::Transient(format!("request failed: {}", error.without_url()))
+    }
+}
+
+/// The start of a body, for error messages.
+fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Europe::Berlin;
+
+    #[test]
+    fn cursors_round_trip_through_base64_iso_8601() {
+        let t: DateTime<Utc> = "2025-10-25T22:00:00Z".parse().unwrap();
+        let cursor = encode_cursor(t, Berlin);
+        assert_eq!(
+            String::from_utf8(BASE64.decode(&cursor).unwrap()).unwrap(),
+            "2025-10-26T00:00:00.000+02:00"
+        );
+        assert_eq!(decode_cursor(&cursor), Some(t));
+        assert_eq!(decode_cursor("not base64!"), None);
+    }
+
+    #[test]
+    fn history_counts_hours_before_the_switch_and_quarters_after() {
+        let from: DateTime<Utc> = "2025-09-30T20:00:00Z".parse().unwrap(); // 22:00 Berlin
+        let to: DateTime<Utc> = "2025-09-30T23:00:00Z".parse().unwrap(); // 01:00 on Oct 1
+        assert_eq!(count_intervals(Berlin, from, to), 2 + 4);
+        let start: DateTime<Utc> = "2025-09-30T22:00:00Z".parse().unwrap();
+        assert_eq!(
+            one_interval_before(Berlin, start),
+            "2025-09-30T21:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+
+    #[test]
+    fn graphql_unauthenticated_is_an_auth_error_and_unknown_errors_without_data_are_transient() {
+        let auth = serde_json::json!({"errors":[{"message":"bad token","extensions":{"code":"UNAUTHENTICATED"}}],"data":null});
+        assert!(matches!(
+            check_graphql_errors(&auth),
+            Err(UpstreamError::Auth(_))
+        ));
+        let other = serde_json::json!({"errors":[{"message":"boom","extensions":{"code":"INTERNAL_SERVER_ERROR"}}],"data":null});
+        assert!(matches!(
+            check_graphql_errors(&other),
+            Err(UpstreamError::Transient(_))
+        ));
     }
 }
