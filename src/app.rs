@@ -98,11 +98,13 @@ impl Application {
                 let mut tibber =
                     TibberConfig::new(Secret::new(config.tibber_token.clone().unwrap_or_default()));
                 tibber.url = config.tibber_url.clone();
+                tibber.request_timeout = config.upstream_timeout;
                 Source::tibber(tibber)?
             }
         };
         let upstream_config = UpstreamConfig {
             prefetch: !config.no_prefetch,
+            fetch_deadline: config.fetch_deadline,
             ..UpstreamConfig::default()
         };
 
