@@ -94,7 +94,10 @@ async fn rate_limiting_with_nothing_cached_is_a_503_with_retry_after() {
 #[tokio::test]
 async fn an_upstream_that_never_answers_in_time_is_a_504() {
     let fake = start_fake_tibber().await;
-    let app = spawn_app_against(&fake).await;
+    // One attempt outlasts the whole fetch deadline, so the deadline is what ends it.
+    let mut flags = tibber_flags(&fake);
+    flags.extend(["--upstream-timeout", "20s", "--fetch-deadline", "1s"]);
+    let app = crate::helpers::spawn_app_with(&flags).await;
     fake.set_fault(Some(Fault::Slow(std::time::Duration::from_secs(10))));
     let response = app.get(PAST_DAY).await;
     assert!(response.headers().contains_key("retry-after"));
