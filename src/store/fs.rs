@@ -128,8 +128,11 @@ impl fmt::Display for WriteStep {
 #[derive(Debug, thiserror::Error)]
 #[error("{step} {path} failed: {source}")]
 pub struct WriteError {
+    /// The step that failed.
     pub step: WriteStep,
+    /// The snapshot file (or, for `SyncDir`, its directory).
     pub path: PathBuf,
+    /// What the operating system said (ENOSPC, EACCES, EROFS, EIO, …).
     #[source]
     pub source: io::Error,
 }

@@ -13,6 +13,27 @@
 //!
 //! `{home}` is the home id made safe for a file name by [`names`].
 //! Only this module touches the data directory.
+//!
+//! Wiring, as the app does it (the registry's change hook and the
+//! saver's snapshot source point at each other, hence the `OnceLock`):
+//!
+//! ```text
+//! let store = Store::open(&data_dir)?;                  // Err: print it, exit non-zero
+//! let report = spawn_blocking(move || store.load_all(&pool_config, clock.now()));
+//! let saver: Arc<OnceLock<SaverHandle>> = Arc::default();
+//! let on_change: ChangeHook = Arc::new(move |id| if let Some(s) = saver.get() { s.mark_dirty(id) });
+//! let registry = Registry::new(..., on_change);
+//! for pool in report.pools { registry.insert_pool(pool) }
+//! let source: SnapshotSource = Arc::new(move |id| registry.home(id)
+//!     .map(|home| home.with_pool(|pool| (pool.home().clone(), pool.snapshot()))));
+//! saver.set(Saver::spawn(store, source, saver_config, token.child_token(), &tracker));
+//! for m in report.migrated.iter().filter(|m| m.resave_error.is_some()) { saver.mark_dirty(&m.home_id) }
+//! // /stats: saver.status(id); /readyz: saver.failing_homes();
+//! // shutdown: token.cancel(); tracker.close(); tracker.wait().await;
+//! //           exit non-zero if !saver.unsaved_homes().is_empty()
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod fixtures;
 pub mod format;
@@ -54,6 +75,7 @@ pub enum StoreError {
         holder_suffix(.holder)
     )]
     Locked {
+        /// The data directory, absolute.
         dir: PathBuf,
         /// The holder's pid, as it wrote it into the lock file.
         holder: Option<String>,
@@ -61,8 +83,11 @@ pub enum StoreError {
     /// The directory cannot be created, locked or listed.
     #[error("cannot {action} data directory {}: {source}", .dir.display())]
     Io {
+        /// The data directory, absolute.
         dir: PathBuf,
+        /// What was being done, as a verb phrase for the message.
         action: &'static str,
+        /// What the operating system said.
         #[source]
         source: io::Error,
     },
@@ -79,31 +104,43 @@ fn holder_suffix(holder: &Option<String>) -> String {
 /// (see [`WriteError`] for the one exception) and the home stays dirty.
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
+    /// The upstream's id cannot be a file name (empty or far too long).
     #[error("home id {home_id:?} cannot be saved: {source}")]
     HomeId {
+        /// The id as the upstream sent it.
         home_id: String,
+        /// Why it cannot be a file name.
         #[source]
         source: HomeIdError,
     },
+    /// Serializing failed (cannot happen for a valid pool; kept typed).
     #[error("cannot encode the snapshot of home {home_id}: {source}")]
     Encode {
+        /// The home.
         home_id: String,
+        /// serde_json's reason.
         #[source]
         source: serde_json::Error,
     },
+    /// A step of the atomic write failed.
     #[error(transparent)]
     Write(#[from] WriteError),
     /// A file that could not be read is still in the way and could not be
     /// moved aside; it is never overwritten.
     #[error("{} could not be read and cannot be moved aside, so it is not overwritten: {source}", .path.display())]
     Blocked {
+        /// The unreadable file.
         path: PathBuf,
+        /// Why moving it aside failed.
         #[source]
         source: io::Error,
     },
     /// The snapshot source panicked while taking the snapshot.
     #[error("taking the snapshot of home {home_id} panicked")]
-    SourcePanicked { home_id: String },
+    SourcePanicked {
+        /// The home.
+        home_id: String,
+    },
 }
 
 /// Why a snapshot file was moved aside; the label of
@@ -123,7 +160,10 @@ pub enum QuarantineReason {
     /// An interval off the grid or with a non-finite price (`Pool::restore` refused it).
     InvalidIntervals,
     /// Written by a newer build; kept as `.unsupported-v{version}` for a roll-forward.
-    UnsupportedSchema { version: u64 },
+    UnsupportedSchema {
+        /// The schema the file says it has.
+        version: u64,
+    },
     /// A `.json` file whose name is not one we write.
     BadName,
     /// The file could not be read (I/O error).
@@ -175,6 +215,7 @@ pub struct Quarantined {
     /// Where it is now; `None` when moving it failed (it then blocks
     /// saves of that home until it can be moved).
     pub moved_to: Option<PathBuf>,
+    /// Why it was not loaded.
     pub reason: QuarantineReason,
     /// What exactly was wrong, for the log and the report.
     pub detail: String,
@@ -183,7 +224,9 @@ pub struct Quarantined {
 /// A file in an older schema that was loaded and written again in the current one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Migrated {
+    /// The home.
     pub home_id: String,
+    /// The schema the file had.
     pub from_schema: u32,
     /// The re-save's error, if it failed (the home should then be marked dirty).
     pub resave_error: Option<String>,
