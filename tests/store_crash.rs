@@ -5,6 +5,7 @@
 //! parent checks the data directory the way the next start would see it.
 //!
 //! `PRICEPOOL_CRASH_CYCLES` (default 40) sets the number of kill cycles,
+//! `PRICEPOOL_SIGTERM_RUNS` (default 10) the SIGTERM runs,
 //! `PRICEPOOL_CRASH_SEED` replays a run.
 
 use std::collections::HashMap;
@@ -294,6 +295,8 @@ struct HomeEvents {
     due_before_kill: u64,
     /// The newest version changed at all.
     last_changed: u64,
+    /// Changes logged.
+    n_changed: usize,
 }
 
 fn read_events(log: &Path, killed_at_micros: u128) -> HashMap<String, HomeEvents> {
@@ -323,6 +326,7 @@ fn read_events(log: &Path, killed_at_micros: u128) -> HashMap<String, HomeEvents
                 };
                 let home = homes.entry((*stem).to_owned()).or_default();
                 home.last_changed = home.last_changed.max(version);
+                home.n_changed += 1;
                 if at <= due_cutoff {
                     home.due_before_kill = home.due_before_kill.max(version);
                 }
@@ -486,7 +490,12 @@ fn sigterm_flushes_every_change_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let mut rng = Xorshift(seed());
-    for run in 0..10 {
+    let runs: usize = std::env::var("PRICEPOOL_SIGTERM_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let mut changes = 0;
+    for run in 0..runs {
         let log = logs.path().join(format!("run-{run}.log"));
         let mut child = spawn_child("run", dir.path(), &log);
         wait_for_line(&log, "ready");
@@ -506,8 +515,10 @@ fn sigterm_flushes_every_change_and_exits_0() {
                 home.last_changed.max(home.renamed),
                 "run {run}: {stem} lost changes"
             );
+            changes += home.n_changed;
         }
     }
+    eprintln!("sigterm test: {runs} runs, exit 0 each, 0 of {changes} changes lost");
 }
 
 #[test]
