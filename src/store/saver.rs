@@ -388,6 +388,7 @@ impl Worker {
         let source = Arc::clone(&self.source);
         let task_home = home_id.clone();
         let handle = self.writes.spawn_blocking(move || {
+            let _span = tracing::info_span!("save", home_id = %task_home).entered();
             // The snapshot is taken now, at write time, so it is the latest.
             let result = catch_unwind(AssertUnwindSafe(|| match source(&task_home) {
                 Some((home, snapshot)) => store.save(&home, &snapshot, Utc::now()).map(|()| true),
