@@ -33,6 +33,22 @@ fn bytes_per_interval() {
             bytes.len() as f64 / n as f64
         );
     }
+    // Tibber sends prices with 4 decimals.
+    let mut snapshot = fixtures::pool("96a14971-525a-4420-aae9-e5aedaa129ff", 960, 3).snapshot();
+    for interval in snapshot
+        .groups
+        .iter_mut()
+        .flat_map(|g| g.intervals.iter_mut())
+    {
+        for price in [&mut interval.total, &mut interval.energy, &mut interval.tax] {
+            *price = (*price * 1e4).round() / 1e4;
+        }
+    }
+    let bytes = format::encode(&fixtures::home("x"), &snapshot, saved_at()).expect("encode");
+    println!(
+        "snapshot of 960 intervals with 4-decimal prices: {:.1} JSON bytes per interval",
+        bytes.len() as f64 / 960.0
+    );
 }
 
 fn save(c: &mut Criterion) {
