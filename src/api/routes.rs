@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -141,6 +142,30 @@ fn uncached_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     response
 }
 
+/// What every per-home handler reads from its request: the `{home_id}`
+/// path segment, the raw query (parsed by hand, see `query`) and the
+/// headers (`If-None-Match`).
+struct HomeRequest {
+    home_id: String,
+    query: Option<String>,
+    headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for HomeRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(home_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(HomeRequest {
+            home_id,
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
 fn find_home(state: &ApiState, home_id: &str) -> Result<Home, ApiError> {
     state
         .registry
@@ -213,13 +238,12 @@ struct RangeAnswer {
 /// the home for that range; an upstream failure with nothing cached is an error.
 async fn answer_range(
     state: &ApiState,
-    home_id: &str,
-    query: Option<&str>,
+    request: &HomeRequest,
     now: DateTime<Utc>,
     default: DefaultRange,
 ) -> Result<RangeAnswer, ApiError> {
-    let home = find_home(state, home_id)?;
-    let pairs = parse_pairs(query, RANGE_PARAMETERS)?;
+    let home = find_home(state, &request.home_id)?;
+    let pairs = parse_pairs(request.query.as_deref(), RANGE_PARAMETERS)?;
     let range = parse_range(&pairs)?.resolve(home.info().zone, now, default);
     let answer = answer_for(&home, range).await?;
     let max_age_seconds = max_age(now, Some(next_change(now, &range, &answer)));
@@ -251,14 +275,9 @@ fn next_change(now: DateTime<Utc>, range: &ResolvedRange, answer: &Answer) -> Da
     next
 }
 
-async fn intervals(
-    State(state): State<ApiState>,
-    Path(home_id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn intervals(State(state): State<ApiState>, request: HomeRequest) -> Response {
     let now = state.clock.now();
-    let result = answer_range(&state, &home_id, query.as_deref(), now, DefaultRange::Today)
+    let result = answer_range(&state, &request, now, DefaultRange::Today)
         .await
         .map(|found| {
             let RangeAnswer {
@@ -297,49 +316,33 @@ async fn intervals(
                         .collect()
                 }),
             };
-            cached_json(&headers, &body, max_age_seconds)
+            cached_json(&request.headers, &body, max_age_seconds)
         });
     respond(now, result)
 }
 
-async fn rates(
-    State(state): State<ApiState>,
-    Path(home_id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn rates(State(state): State<ApiState>, request: HomeRequest) -> Response {
     let now = state.clock.now();
-    let result = answer_range(
-        &state,
-        &home_id,
-        query.as_deref(),
-        now,
-        DefaultRange::Upcoming,
-    )
-    .await
-    .map(|found| {
-        let zone = found.home.info().zone;
-        let body: Vec<RateView> = found
-            .answer
-            .intervals
-            .iter()
-            .map(|interval| RateView::new(interval, zone))
-            .collect();
-        cached_json(&headers, &body, found.max_age_seconds)
-    });
+    let result = answer_range(&state, &request, now, DefaultRange::Upcoming)
+        .await
+        .map(|found| {
+            let zone = found.home.info().zone;
+            let body: Vec<RateView> = found
+                .answer
+                .intervals
+                .iter()
+                .map(|interval| RateView::new(interval, zone))
+                .collect();
+            cached_json(&request.headers, &body, found.max_age_seconds)
+        });
     respond(now, result)
 }
 
-async fn current(
-    State(state): State<ApiState>,
-    Path(home_id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn current(State(state): State<ApiState>, request: HomeRequest) -> Response {
     let now = state.clock.now();
     let result = async {
-        let home = find_home(&state, &home_id)?;
-        parse_pairs(query.as_deref(), &[])?;
+        let home = find_home(&state, &request.home_id)?;
+        parse_pairs(request.query.as_deref(), &[])?;
         // An hourly interval containing now starts at most 45 minutes before now's quarter.
         let quarter_start = now.timestamp() - now.timestamp().rem_euclid(QUARTER_SECONDS);
         let quarter_start = DateTime::from_timestamp(quarter_start, 0).unwrap_or(now);
@@ -374,7 +377,7 @@ async fn current(
             interval: IntervalView::new(interval, info.zone),
         };
         let seconds = max_age(now, Some(interval.ends_at()));
-        Ok(cached_json(&headers, &body, seconds))
+        Ok(cached_json(&request.headers, &body, seconds))
     }
     .await;
     respond(now, result)
@@ -390,14 +393,10 @@ struct StatsBody {
     upstream: UpstreamStatus,
 }
 
-async fn stats(
-    State(state): State<ApiState>,
-    Path(home_id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn stats(State(state): State<ApiState>, request: HomeRequest) -> Response {
     let now = state.clock.now();
-    let result = find_home(&state, &home_id).and_then(|home| {
-        parse_pairs(query.as_deref(), &[])?;
+    let result = find_home(&state, &request.home_id).and_then(|home| {
+        parse_pairs(request.query.as_deref(), &[])?;
         let info = home.info();
         Ok(uncached_json(
             StatusCode::OK,
