@@ -18,9 +18,17 @@
 //! - [`store`]: snapshot files, atomic writes, the debounced saver.
 //! - [`api`]: routes, problem+json errors, OpenAPI.
 //! - [`clock`]: the wall clock (`--now`).
+//! - [`app`]: `Application::build` wires everything; graceful shutdown.
+//! - [`healthcheck`]: `pricepool healthcheck` for container probes.
+//! - [`config`]: flags with `PRICEPOOL_*` environment fallbacks.
+//! - [`telemetry`]: the tracing subscriber and the Prometheus recorder.
 pub mod api;
+pub mod app;
 pub mod clock;
+pub mod config;
+pub mod healthcheck;
 pub mod pool;
 pub mod store;
+pub mod telemetry;
 pub mod testkit;
 pub mod upstream;

@@ -1,0 +1,107 @@
+//! HTTP caching for clients: a strong `ETag` over the body, `If-None-Match`
+//! answered 304, and a `Cache-Control` max-age that ends no later than the
+//! next moment the answer can change, so dashboards polling every few
+//! seconds cost the service a hash and nothing else.
+
+use std::hash::Hasher;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The longest max-age the service hands out, even for settled history:
+/// upstreams occasionally correct published prices.
+pub const MAX_AGE_CAP_SECONDS: i64 = 3600;
+
+/// A strong validator of `body`: 64 bits of a deterministic hash, quoted.
+pub fn etag_of(body: &[u8]) -> String {
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(body);
+    hasher.write_usize(body.len());
+    format!("\"{:016x}\"", hasher.finish())
+}
+
+/// Whether an `If-None-Match` header matches `etag` (weak comparison, `*`).
+pub fn if_none_match_matches(headers: &HeaderMap, etag: &str) -> bool {
+    let bare = etag.trim_start_matches("W/");
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == bare)
+}
+
+/// Seconds from `now` until `changes_at`, capped and never negative.
+pub fn max_age(now: DateTime<Utc>, changes_at: Option<DateTime<Utc>>) -> i64 {
+    changes_at
+        .map(|t| (t - now).num_seconds())
+        .unwrap_or(MAX_AGE_CAP_SECONDS)
+        .clamp(0, MAX_AGE_CAP_SECONDS)
+}
+
+/// A JSON 200 with `ETag` and `Cache-Control: max-age`, or a bodiless 304
+/// when the client already holds this body.
+pub fn cached_json<T: Serialize>(
+    request_headers: &HeaderMap,
+    value: &T,
+    max_age_seconds: i64,
+) -> Response {
+    let body = match serde_json::to_vec(value) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "could not serialize an answer");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let etag = etag_of(&body);
+    let cache_control = format!("max-age={max_age_seconds}");
+    let matched = if_none_match_matches(request_headers, &etag);
+    let mut response = if matched {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = Response::new(Body::from(body));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&cache_control) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_matching_if_none_match_is_recognised_in_lists_and_weak_form() {
+        let etag = etag_of(b"[1,2,3]");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_str(&format!("\"other\", W/{etag}")).unwrap(),
+        );
+        assert!(if_none_match_matches(&headers, &etag));
+        assert!(!if_none_match_matches(&headers, &etag_of(b"[1,2,4]")));
+    }
+
+    #[test]
+    fn max_age_never_reaches_past_the_next_change() {
+        let now: DateTime<Utc> = "2025-10-26T12:07:00Z".parse().unwrap();
+        let end_of_interval: DateTime<Utc> = "2025-10-26T12:15:00Z".parse().unwrap();
+        assert_eq!(max_age(now, Some(end_of_interval)), 480);
+        assert_eq!(max_age(now, Some(now - chrono::TimeDelta::seconds(5))), 0);
+        assert_eq!(max_age(now, None), MAX_AGE_CAP_SECONDS);
+    }
+}

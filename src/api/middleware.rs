@@ -1,0 +1,129 @@
+//! Request-level behaviour shared by every route: the optional API token,
+//! request metrics, the request-target length limit, and turning any bare
+//! error status from a layer (405, 413, 504 …) into a problem body.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use super::problem::ApiError;
+
+/// The longest request target (path and query) the service reads. The
+/// longest real query is two RFC 3339 instants; 8 KiB is far beyond that.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The largest request body accepted. No endpoint reads a body.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Refuses `/v1` requests without the configured bearer token. The
+/// comparison takes the same time however much of the token matches.
+pub async fn require_token(
+    State(expected): State<Option<std::sync::Arc<str>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = expected else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        });
+    match presented {
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
+            next.run(request).await
+        }
+        _ => ApiError::Unauthorized.into_response(),
+    }
+}
+
+/// Answers 414 with a problem body before routing when the target is too long.
+pub async fn limit_uri_length(request: Request, next: Next) -> Response {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if length > MAX_URI_BYTES {
+        return ApiError::UriTooLong(MAX_URI_BYTES).into_response();
+    }
+    next.run(request).await
+}
+
+/// Counts requests and records latency by matched route and status
+/// (`pricepool_http_requests_total`, `pricepool_http_request_duration_seconds`).
+pub async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("status", status)];
+    metrics::counter!("pricepool_http_requests_total", &labels).increment(1);
+    metrics::histogram!("pricepool_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Gives every error answer that a layer or the router produced without a
+/// body of ours (405, 413, 504 from the timeout, an axum rejection …) a
+/// problem body, keeping its status and headers (`Allow` on 405). Answers
+/// whose body a handler wrote (JSON, problem+json) pass untouched.
+pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let written_by_a_handler = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| !value.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || written_by_a_handler {
+        return response;
+    }
+    let error = match status {
+        StatusCode::BAD_REQUEST => {
+            ApiError::bad_parameter("home_id", "the request path could not be decoded")
+        }
+        StatusCode::NOT_FOUND => ApiError::UnknownRoute(String::new()),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed(method),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(MAX_BODY_BYTES),
+        StatusCode::URI_TOO_LONG => ApiError::UriTooLong(MAX_URI_BYTES),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ApiError::GatewayTimeout {
+            detail: "the request took longer than the service allows".to_string(),
+            retry_at: None,
+        },
+        StatusCode::INTERNAL_SERVER_ERROR => ApiError::Internal,
+        _ => return response,
+    };
+    let (mut parts, _) = response.into_parts();
+    let (problem_parts, body) = error.into_response().into_parts();
+    parts.status = problem_parts.status;
+    for (name, value) in problem_parts.headers.iter() {
+        parts.headers.insert(name, value.clone());
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, body)
+}
+
+/// The catch-panic handler: logs the panic and answers a problem 500.
+pub fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic payload");
+    tracing::error!(panic = message, "a handler panicked; answered 500");
+    ApiError::Internal.into_response()
+}

@@ -1,0 +1,374 @@
+//! The running service: `Application::build` checks the configuration,
+//! takes the data directory, restores the snapshots, wires the registry, the
+//! saver and the API, and binds (port 0 allowed, see `port()`);
+//! `run_until_stopped` serves until SIGINT/SIGTERM and shuts down
+//! gracefully: stop accepting, let in-flight requests finish within a
+//! deadline, cancel the background work, and wait for the saver's final flush.
+#![warn(missing_docs)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{ApiState, SaveStatusSource, router};
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError, SourceKind};
+use crate::pool::PoolConfig;
+use crate::store::{Saver, SaverConfig, SaverHandle, SnapshotSource, Store, StoreError};
+use crate::upstream::{Registry, Secret, Source, TibberConfig, UpstreamConfig};
+
+/// How long `build` waits for the first home discovery before serving
+/// anyway (homes from snapshots are served meanwhile; discovery goes on in
+/// the background).
+const FIRST_DISCOVERY_WAIT: Duration = Duration::from_secs(5);
+
+/// Pause between discovery attempts while the upstream is unreachable at start.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for the saver's final flush.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Why the service could not start; `main` prints it as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Options that cannot work together.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The data directory is locked by another instance or unusable.
+    #[error("{0}")]
+    DataDir(#[from] StoreError),
+    /// The upstream client could not be built (e.g. a bad URL).
+    #[error("cannot set up the upstream: {0}")]
+    Upstream(#[from] crate::upstream::UpstreamError),
+    /// The listen address cannot be bound (in use, not ours, no permission).
+    #[error("cannot listen on {address}: {source}{hint}")]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+        /// What to do about it, when known.
+        hint: &'static str,
+    },
+}
+
+/// A built service, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    /// Cancelled at shutdown; every background task holds a child.
+    shutdown: CancellationToken,
+    /// Every background task (saver, prefetch, discovery) is spawned here.
+    tracker: TaskTracker,
+    shutdown_timeout: Duration,
+    registry: Registry,
+    saver: SaverHandle,
+}
+
+impl Application {
+    /// Validates `config`, binds the listener, opens the data directory
+    /// (taking its lock), restores snapshots, discovers homes, and spawns
+    /// the saver and the prefetch.
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        config.validate()?;
+        // Bind first: a port in use fails the start before anything is spawned.
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    address: config.listen,
+                    hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+                        " (another process uses this port; choose another with --listen)"
+                    } else {
+                        ""
+                    },
+                    source,
+                })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: config.listen,
+                source,
+                hint: "",
+            })?
+            .port();
+
+        let clock = config.now.map_or_else(Clock::system, Clock::starting_at);
+        let pool_config = PoolConfig {
+            max_intervals: config.max_intervals as usize,
+            ..PoolConfig::default()
+        };
+        let store = Store::open(&config.data_dir)?;
+        let report = store.load_all(&pool_config, clock.now());
+        for file in &report.quarantined {
+            tracing::warn!(
+                path = %file.path.display(),
+                moved_to = ?file.moved_to,
+                reason = file.reason.as_str(),
+                detail = %file.detail,
+                "a snapshot file could not be used and was moved aside"
+            );
+        }
+        if let Some(error) = &report.listing_error {
+            tracing::error!(%error, "the snapshot directory could not be listed; starting empty");
+        }
+        let n_restored = report.pools.len();
+
+        let source = match config.source {
+            SourceKind::Demo => Source::demo(),
+            SourceKind::Tibber => {
+                let mut tibber =
+                    TibberConfig::new(Secret::new(config.tibber_token.clone().unwrap_or_default()));
+                tibber.url = config.tibber_url.clone();
+                tibber.request_timeout = config.upstream_timeout;
+                Source::tibber(tibber)?
+            }
+        };
+        let upstream_config = UpstreamConfig {
+            prefetch: !config.no_prefetch,
+            fetch_deadline: config.fetch_deadline,
+            ..UpstreamConfig::default()
+        };
+
+        // The registry tells the saver which home changed; the saver reads
+        // snapshots through the registry. The slot breaks the chicken-and-egg.
+        let saver_slot: Arc<OnceLock<SaverHandle>> = Arc::new(OnceLock::new());
+        let hook_slot = Arc::clone(&saver_slot);
+        let registry = Registry::new(
+            source,
+            upstream_config,
+            pool_config,
+            clock.clone(),
+            Arc::new(move |home_id: &str| {
+                if let Some(saver) = hook_slot.get() {
+                    saver.mark_dirty(home_id);
+                }
+            }),
+        );
+        for pool in report.pools {
+            registry.insert_pool(pool);
+        }
+
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let snapshot_registry = registry.clone();
+        let snapshots: SnapshotSource = Arc::new(move |home_id: &str| {
+            let home = snapshot_registry.home(home_id)?;
+            Some((home.info(), home.with_pool(|pool| pool.snapshot())))
+        });
+        let saver = Saver::spawn(
+            store,
+            snapshots,
+            SaverConfig {
+                save_delay: config.save_delay,
+                save_max_delay: config.save_max_delay,
+                ..SaverConfig::default()
+            },
+            shutdown.child_token(),
+            &tracker,
+        );
+        let _already_set = saver_slot.set(saver.clone());
+        let status_saver = saver.clone();
+        let save_status: SaveStatusSource = Arc::new(move |home_id: &str| {
+            serde_json::to_value(status_saver.status(home_id)).unwrap_or_default()
+        });
+
+        let ready = Arc::new(AtomicBool::new(false));
+        let discovered = match tokio::time::timeout(FIRST_DISCOVERY_WAIT, registry.discover()).await
+        {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "home discovery failed; serving restored homes and retrying");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("home discovery is slow; serving restored homes and retrying");
+                false
+            }
+        };
+        ready.store(discovered || n_restored > 0, Ordering::Release);
+        if !discovered {
+            tracker.spawn(keep_discovering(
+                registry.clone(),
+                Arc::clone(&ready),
+                shutdown.child_token(),
+            ));
+        }
+        if !config.no_prefetch {
+            registry.spawn_prefetch(shutdown.child_token(), &tracker);
+        }
+
+        let state = ApiState {
+            registry: registry.clone(),
+            save_status,
+            clock,
+            ready,
+            prometheus: crate::telemetry::prometheus(),
+            api_token: config.api_token.as_deref().map(Arc::from),
+        };
+        tracing::info!(
+            address = %listener.local_addr().map_or(config.listen, |a| a),
+            source = ?config.source,
+            homes = registry.homes().len(),
+            restored = n_restored,
+            "pricepool is serving"
+        );
+        Ok(Application {
+            listener,
+            port,
+            router: router(state, config.request_timeout),
+            shutdown,
+            tracker,
+            shutdown_timeout: config.shutdown_timeout,
+            registry,
+            saver,
+        })
+    }
+
+    /// The bound port (the real one when `--listen` asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The registry, for tests that look inside.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The saver's handle, for tests that look inside.
+    pub fn saver(&self) -> &SaverHandle {
+        &self.saver
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let signals = StopSignals::install()?;
+        self.run_until(signals.received()).await
+    }
+
+    /// Serves until `stop` completes, then shuts down gracefully: no new
+    /// connections, in-flight requests get `--shutdown-timeout` to finish,
+    /// background work is cancelled and the saver flushes every dirty home.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let stopping = CancellationToken::new();
+        let stopping_for_serve = stopping.clone();
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { stopping_for_serve.cancelled().await });
+        let signal_watch = {
+            let stopping = stopping.clone();
+            async move {
+                stop.await;
+                stopping.cancel();
+                tracing::info!("shutdown requested; finishing in-flight requests");
+            }
+        };
+        tokio::spawn(signal_watch);
+        let drain_deadline = {
+            let stopping = stopping.clone();
+            let timeout = self.shutdown_timeout;
+            async move {
+                stopping.cancelled().await;
+                tokio::time::sleep(timeout).await;
+            }
+        };
+        let served = tokio::select! {
+            result = serve.into_future() => result,
+            () = drain_deadline => {
+                tracing::warn!("in-flight requests did not finish in time; dropping them");
+                Ok(())
+            }
+        };
+        // Fetches already under way may still add to the pools: let them land
+        // (they are bounded by the fetch deadline) so the final flush saves them.
+        let fetches = self.registry.fetch_tasks();
+        fetches.close();
+        if tokio::time::timeout(FLUSH_DEADLINE, fetches.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("upstream fetches still running at shutdown; their results are dropped");
+        }
+        self.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(FLUSH_DEADLINE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!("background work did not stop in time; unsaved changes may be lost");
+        } else {
+            tracing::info!("background work stopped and dirty homes flushed; exiting");
+        }
+        served
+    }
+}
+
+/// Retries discovery until it succeeds (the service is then ready) or shutdown.
+async fn keep_discovering(registry: Registry, ready: Arc<AtomicBool>, token: CancellationToken) {
+    loop {
+        let next = tokio::time::Instant::now() + DISCOVERY_RETRY;
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        match registry.discover().await {
+            Ok(()) => {
+                tracing::info!(homes = registry.homes().len(), "home discovery succeeded");
+                ready.store(true, Ordering::Release);
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?DISCOVERY_RETRY, "home discovery failed again")
+            }
+        }
+    }
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (container stop), registered when
+/// installed: `main` installs them before building, so a signal that
+/// arrives while the service starts is not lost (nor kills it).
+pub struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Registers the handlers now.
+    pub fn install() -> std::io::Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    /// Completes on the first of the signals.
+    pub async fn received(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The service's configuration: every option is a command-line flag with an
+//! environment-variable fallback (DESIGN.md, "Service contract"), so the same
+//! binary runs from a shell, a systemd unit or a container without a file.
+#![warn(missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Tibber's public GraphQL endpoint, the default upstream for `--source tibber`.
+pub const DEFAULT_TIBBER_URL: &str = "https://api.tibber.com/v1-beta/gql";
+
+/// The command line: the service's options, and an optional subcommand.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "pricepool",
+    version,
+    args_override_self = true,
+    about = "Caches energy-price intervals per home and serves them over REST"
+)]
+pub struct Cli {
+    /// What to do instead of serving; serving when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The service's options (they also tell `healthcheck` where to look).
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands besides serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Exits 0 when the service at `--listen` answers GET /healthz, 1
+    /// otherwise; for container HEALTHCHECKs (the runtime image has no curl).
+    Healthcheck {
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+}
+
+/// Where prices come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceKind {
+    /// The built-in, offline, deterministic day-ahead market.
+    Demo,
+    /// Tibber's GraphQL API (needs `--tibber-token`).
+    Tibber,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The options of a running service. Built by clap from flags and
+/// `PRICEPOOL_*` variables; tests build it with [`Config::parse_from_args`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address and port to serve on; port 0 picks a free one.
+    #[arg(long, env = "PRICEPOOL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory of the per-home snapshot files (locked by one instance).
+    #[arg(long, env = "PRICEPOOL_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Price source.
+    #[arg(long, env = "PRICEPOOL_SOURCE", value_enum, default_value = "demo")]
+    pub source: SourceKind,
+
+    /// Tibber's GraphQL endpoint.
+    #[arg(long, env = "PRICEPOOL_TIBBER_URL", default_value = DEFAULT_TIBBER_URL)]
+    pub tibber_url: String,
+
+    /// Tibber API token (required with `--source tibber`).
+    #[arg(long, env = "PRICEPOOL_TIBBER_TOKEN", hide_env_values = true)]
+    pub tibber_token: Option<String>,
+
+    /// Everything one upstream fetch may take, retries included; clients
+    /// get what is cached (or a 504) by then.
+    #[arg(long, env = "PRICEPOOL_FETCH_DEADLINE", default_value = "15s", value_parser = parse_duration)]
+    pub fetch_deadline: Duration,
+
+    /// Time allowed for one HTTP attempt to the upstream.
+    #[arg(long, env = "PRICEPOOL_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+
+    /// Live intervals per home above which GC evicts old fetch groups.
+    #[arg(long, env = "PRICEPOOL_MAX_INTERVALS", default_value_t = 960, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_intervals: u32,
+
+    /// Quiet time after a home's latest change before its snapshot is written.
+    #[arg(long, env = "PRICEPOOL_SAVE_DELAY", default_value = "3s", value_parser = parse_duration)]
+    pub save_delay: Duration,
+
+    /// Longest time a change may stay unsaved, however often the home changes.
+    #[arg(long, env = "PRICEPOOL_SAVE_MAX_DELAY", default_value = "30s", value_parser = parse_duration)]
+    pub save_max_delay: Duration,
+
+    /// Start the wall clock at this RFC 3339 instant and let it run (tests, replays).
+    #[arg(long, env = "PRICEPOOL_NOW", value_parser = parse_instant)]
+    pub now: Option<DateTime<Utc>>,
+
+    /// When set, every /v1 request needs `Authorization: Bearer <token>`.
+    #[arg(long, env = "PRICEPOOL_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+
+    /// Do not fetch today's and tomorrow's prices ahead of requests.
+    #[arg(long, env = "PRICEPOOL_NO_PREFETCH")]
+    pub no_prefetch: bool,
+
+    /// Log line format.
+    #[arg(long, env = "PRICEPOOL_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `pricepool=debug,info`.
+    #[arg(long, env = "PRICEPOOL_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Longest a request may take before it is answered 504.
+    #[arg(long, env = "PRICEPOOL_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// How long shutdown waits for in-flight requests before it stops them.
+    #[arg(long, env = "PRICEPOOL_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+/// A configuration that cannot work, found before anything starts.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `--source tibber` without a token.
+    #[error("--source tibber needs a token: set --tibber-token or PRICEPOOL_TIBBER_TOKEN")]
+    MissingTibberToken,
+    /// A longest save delay shorter than the quiet time.
+    #[error("--save-max-delay ({max:?}) must not be shorter than --save-delay ({delay:?})")]
+    SaveDelays {
+        /// `--save-delay`.
+        delay: Duration,
+        /// `--save-max-delay`.
+        max: Duration,
+    },
+    /// An empty token would let every request through.
+    #[error("--api-token must not be empty")]
+    EmptyApiToken,
+}
+
+impl Config {
+    /// Parses options from `args` (the program name first) and the
+    /// environment, as the binary does; for tests and embedding.
+    pub fn parse_from_args<I, T>(args: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = Cli::try_parse_from(args)?;
+        Ok(cli.config)
+    }
+
+    /// Checks what clap cannot: combinations of options.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.source == SourceKind::Tibber
+            && self
+                .tibber_token
+                .as_deref()
+                .is_none_or(|t| t.trim().is_empty())
+        {
+            return Err(ConfigError::MissingTibberToken);
+        }
+        if self.save_max_delay < self.save_delay {
+            return Err(ConfigError::SaveDelays {
+                delay: self.save_delay,
+                max: self.save_max_delay,
+            });
+        }
+        if self.api_token.as_deref().is_some_and(str::is_empty) {
+            return Err(ConfigError::EmptyApiToken);
+        }
+        Ok(())
+    }
+
+    /// The address a local client reaches the service at: the listen
+    /// address, with an unspecified host (`0.0.0.0`, `::`) replaced by loopback.
+    pub fn local_address(&self) -> SocketAddr {
+        let mut address = self.listen;
+        if address.ip().is_unspecified() {
+            address.set_ip(match address {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        address
+    }
+}
+
+/// Parses `3s`, `500ms`, `1m 30s` (humantime syntax).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e} (write durations like 3s, 500ms or 1m)"))
+}
+
+/// Parses an RFC 3339 instant with any offset into UTC.
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{e} (write an RFC 3339 instant like 2025-10-26T12:00:00+01:00)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::parse_from_args(std::iter::once("pricepool").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn durations_are_read_as_people_write_them() {
+        let config = parse(&["--save-delay", "500ms", "--save-max-delay", "2m"]).unwrap();
+        assert_eq!(config.save_delay, Duration::from_millis(500));
+        assert_eq!(config.save_max_delay, Duration::from_secs(120));
+        assert!(parse(&["--save-delay", "soon"]).is_err());
+    }
+
+    #[test]
+    fn now_accepts_any_offset_and_rejects_non_rfc3339() {
+        let config = parse(&["--now", "2025-10-26T02:30:00+01:00"]).unwrap();
+        assert_eq!(
+            config.now.unwrap().to_rfc3339(),
+            "2025-10-26T01:30:00+00:00"
+        );
+        assert!(parse(&["--now", "2025-10-26 02:30"]).is_err());
+    }
+
+    #[test]
+    fn tibber_without_a_token_is_refused_before_start() {
+        let config = parse(&["--source", "tibber"]).unwrap();
+        if std::env::var_os("PRICEPOOL_TIBBER_TOKEN").is_none() {
+            assert_eq!(config.validate(), Err(ConfigError::MissingTibberToken));
+        }
+        let config = parse(&["--source", "tibber", "--tibber-token", "t"]).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_max_delay_shorter_than_the_delay_is_refused() {
+        let config = parse(&["--save-delay", "10s", "--save-max-delay", "5s"]).unwrap();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::SaveDelays { .. })
+        ));
+    }
+
+    #[test]
+    fn the_healthcheck_reaches_an_unspecified_listen_address_over_loopback() {
+        let config = parse(&["--listen", "0.0.0.0:9000"]).unwrap();
+        assert_eq!(config.local_address().to_string(), "127.0.0.1:9000");
+    }
+}

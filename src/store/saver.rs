@@ -1,0 +1,473 @@
+//! The debounced saver: a change marks a home dirty; its snapshot is
+//! written `save_delay` after the latest change, but never later than
+//! `save_max_delay` after the first unsaved one, so a steady trickle of
+//! changes cannot postpone the write forever.
+//!
+//! One background task (a deadline loop like mini-redis's purge task:
+//! `select!` over the next deadline, a `Notify` and the cancellation
+//! token) decides when; the writes themselves run on blocking threads,
+//! at most one per home at a time. The snapshot is taken when the write
+//! starts, so it holds the latest data. A failed write keeps the home
+//! dirty and is retried with exponential backoff; the previous file stays
+//! intact. On cancellation the timers are dropped and every dirty home is
+//! written at once, within `shutdown_deadline`.
+
+use std::collections::HashMap;
+use std::future::pending;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{SaveError, Store, lock_ignoring_poison};
+use crate::pool::{HomeInfo, PoolSnapshot};
+
+/// How the saver gets a home's current content when it writes: the app
+/// passes a closure that locks the home's pool briefly and takes
+/// `Pool::snapshot()`. `None` means the home is gone (nothing to write).
+pub type SnapshotSource = Arc<dyn Fn(&str) -> Option<(HomeInfo, PoolSnapshot)> + Send + Sync>;
+
+/// When the saver writes and how hard it retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaverConfig {
+    /// Quiet time after the latest change before writing (default 3 s).
+    pub save_delay: Duration,
+    /// The longest a change waits for its write (default 30 s), however
+    /// often the home keeps changing.
+    pub save_max_delay: Duration,
+    /// How long the final flush on shutdown may take (default 10 s).
+    pub shutdown_deadline: Duration,
+    /// First wait after a failed write (default 1 s), doubling, with up to
+    /// 100 % jitter added, and never more than `retry_max_delay` (default 60 s).
+    pub retry_min_delay: Duration,
+    /// The longest wait between two attempts at a failing write.
+    pub retry_max_delay: Duration,
+    /// Writes running at once, across homes (default 4): 1,000 homes
+    /// flushed at shutdown must not take 1,000 blocking threads.
+    pub max_concurrent_writes: usize,
+}
+
+impl Default for SaverConfig {
+    fn default() -> Self {
+        SaverConfig {
+            save_delay: Duration::from_secs(3),
+            save_max_delay: Duration::from_secs(30),
+            shutdown_deadline: Duration::from_secs(10),
+            retry_min_delay: Duration::from_secs(1),
+            retry_max_delay: Duration::from_secs(60),
+            max_concurrent_writes: 4,
+        }
+    }
+}
+
+impl SaverConfig {
+    fn backoff(&self) -> ExponentialBackoff {
+        ExponentialBuilder::default()
+            .with_min_delay(self.retry_min_delay)
+            .with_max_delay(self.retry_max_delay)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+}
+
+/// One home's persistence state, for `/stats`, `/readyz` and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SaveStatus {
+    /// Changes not yet on disk (including a write in progress).
+    pub dirty: bool,
+    /// When the last successful write finished.
+    pub last_save: Option<DateTime<Utc>>,
+    /// Why the last write failed, while it has not succeeded since.
+    pub last_error: Option<String>,
+    /// Failed writes in a row.
+    pub consecutive_failures: u32,
+}
+
+/// Starts the saver. A namespace: the running saver is the task on the
+/// tracker, reached through its [`SaverHandle`].
+#[derive(Debug)]
+pub struct Saver;
+
+/// The cheap-to-clone handle the app (and the change hook) uses.
+#[derive(Clone)]
+pub struct SaverHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SaverHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaverHandle").finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    /// Per-home state. std Mutex: `mark_dirty` is called from sync code
+    /// (the change hook, under no async context), the lock is held only
+    /// to update a map entry, never across an `.await` or a file write.
+    homes: Mutex<HashMap<String, HomeState>>,
+    /// Wakes the loop after a change, so it can arm the home's deadline.
+    wake: Notify,
+}
+
+/// An unsaved stretch of changes.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    first_change: Instant,
+    last_change: Instant,
+}
+
+impl Pending {
+    fn merge(self, other: Option<Pending>) -> Pending {
+        match other {
+            None => self,
+            Some(other) => Pending {
+                first_change: self.first_change.min(other.first_change),
+                last_change: self.last_change.max(other.last_change),
+            },
+        }
+    }
+}
+
+#[derive(Default)]
+struct HomeState {
+    /// Changes no write has taken yet.
+    pending: Option<Pending>,
+    /// Changes the running write is saving (`Some` while one runs).
+    in_flight: Option<Pending>,
+    /// After a failure: no new attempt before this.
+    retry_at: Option<Instant>,
+    backoff: Option<ExponentialBackoff>,
+    consecutive_failures: u32,
+    last_save: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+impl HomeState {
+    /// When this home should be written, if it should. `flushing` ignores
+    /// the debounce (shutdown) but not a retry backoff.
+    fn due(&self, config: &SaverConfig, flushing: bool) -> Option<Instant> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        let pending = self.pending?;
+        let debounced = if flushing {
+            pending.first_change
+        } else {
+            later(pending.last_change, config.save_delay)
+                .min(later(pending.first_change, config.save_max_delay))
+        };
+        Some(
+            self.retry_at
+                .map_or(debounced, |retry| debounced.max(retry)),
+        )
+    }
+}
+
+impl SaverHandle {
+    /// Records that `home_id` changed. Cheap, never blocks on I/O.
+    pub fn mark_dirty(&self, home_id: &str) {
+        let now = Instant::now();
+        {
+            let mut homes = lock_ignoring_poison(&self.shared.homes);
+            let state = match homes.get_mut(home_id) {
+                Some(state) => state,
+                None => homes.entry(home_id.to_owned()).or_default(),
+            };
+            state.pending = Some(match state.pending {
+                Some(pending) => Pending {
+                    last_change: now,
+                    ..pending
+                },
+                None => Pending {
+                    first_change: now,
+                    last_change: now,
+                },
+            });
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// The home's persistence state; a home never marked is clean.
+    pub fn status(&self, home_id: &str) -> SaveStatus {
+        lock_ignoring_poison(&self.shared.homes)
+            .get(home_id)
+            .map(|state| SaveStatus {
+                dirty: state.pending.is_some() || state.in_flight.is_some(),
+                last_save: state.last_save,
+                last_error: state.last_error.clone(),
+                consecutive_failures: state.consecutive_failures,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Homes whose changes are not on disk, sorted; after the saver
+    /// returned, the homes its final flush could not write.
+    pub fn unsaved_homes(&self) -> Vec<String> {
+        let mut ids: Vec<String> = lock_ignoring_poison(&self.shared.homes)
+            .iter()
+            .filter(|(_, s)| s.pending.is_some() || s.in_flight.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Homes whose latest write failed, with the reason (for `/readyz`).
+    pub fn failing_homes(&self) -> Vec<(String, String)> {
+        let mut failing: Vec<(String, String)> = lock_ignoring_poison(&self.shared.homes)
+            .iter()
+            .filter_map(|(id, s)| s.last_error.clone().map(|e| (id.clone(), e)))
+            .collect();
+        failing.sort();
+        failing
+    }
+}
+
+impl Saver {
+    /// Spawns the saver loop on `tracker`. It runs until `token` is
+    /// cancelled, then writes every dirty home (within
+    /// `config.shutdown_deadline`) and returns, so `tracker.wait()`
+    /// returns only after the final flush.
+    pub fn spawn(
+        store: Store,
+        source: SnapshotSource,
+        config: SaverConfig,
+        token: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> SaverHandle {
+        let shared = Arc::new(Shared {
+            homes: Mutex::default(),
+            wake: Notify::new(),
+        });
+        let config = SaverConfig {
+            max_concurrent_writes: config.max_concurrent_writes.max(1),
+            ..config
+        };
+        let worker = Worker {
+            store,
+            source,
+            config,
+            shared: Arc::clone(&shared),
+            writes: JoinSet::new(),
+            writing: HashMap::new(),
+        };
+        tracker.spawn(worker.run(token));
+        SaverHandle { shared }
+    }
+}
+
+/// The home and what its write did: `Ok(true)` written, `Ok(false)`
+/// nothing to write (the home is gone).
+type WriteResult = (String, Result<bool, SaveError>);
+
+struct Worker {
+    store: Store,
+    source: SnapshotSource,
+    config: SaverConfig,
+    shared: Arc<Shared>,
+    /// Writes running on blocking threads.
+    writes: JoinSet<WriteResult>,
+    /// Task id → home, to settle a write whose task died.
+    writing: HashMap<tokio::task::Id, String>,
+}
+
+/// What one scan of the homes found.
+struct Scan {
+    /// The earliest deadline not yet reached.
+    next_due: Option<Instant>,
+    /// Whether any home has changes not on disk.
+    any_dirty: bool,
+}
+
+/// `instant + delay`, saturating far in the future instead of panicking
+/// on a huge configured delay.
+fn later(instant: Instant, delay: Duration) -> Instant {
+    instant
+        .checked_add(delay)
+        .unwrap_or_else(|| instant + Duration::from_secs(30 * 365 * 86_400))
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => pending().await,
+    }
+}
+
+impl Worker {
+    async fn run(mut self, token: CancellationToken) {
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let scan = self.start_due_writes(false);
+            tokio::select! {
+                biased;
+                () = token.cancelled() => break,
+                Some(joined) = self.writes.join_next_with_id() => self.finish(joined),
+                () = sleep_until_some(scan.next_due) => {}
+                () = shared.wake.notified() => {}
+            }
+        }
+        self.flush().await;
+    }
+
+    /// Final flush: every dirty home now, retrying failures with backoff
+    /// until the deadline.
+    async fn flush(mut self) {
+        let shared = Arc::clone(&self.shared);
+        let deadline = later(Instant::now(), self.config.shutdown_deadline);
+        for state in lock_ignoring_poison(&shared.homes).values_mut() {
+            state.retry_at = None;
+        }
+        loop {
+            let scan = self.start_due_writes(true);
+            if self.writes.is_empty() && !scan.any_dirty {
+                tracing::info!("saver flushed every dirty home");
+                return;
+            }
+            tokio::select! {
+                biased;
+                Some(joined) = self.writes.join_next_with_id() => self.finish(joined),
+                () = sleep_until(deadline) => break,
+                () = sleep_until_some(scan.next_due) => {}
+                () = shared.wake.notified() => {}
+            }
+        }
+        let unsaved = SaverHandle {
+            shared: Arc::clone(&shared),
+        }
+        .unsaved_homes();
+        tracing::error!(
+            ?unsaved,
+            deadline = ?self.config.shutdown_deadline,
+            "shutdown deadline passed before every dirty home was written; their latest changes are lost"
+        );
+    }
+
+    /// Starts the writes that are due (up to the concurrency limit).
+    fn start_due_writes(&mut self, flushing: bool) -> Scan {
+        let now = Instant::now();
+        let mut to_start: Vec<String> = Vec::new();
+        let mut scan = Scan {
+            next_due: None,
+            any_dirty: false,
+        };
+        {
+            let mut homes = lock_ignoring_poison(&self.shared.homes);
+            for (home_id, state) in homes.iter_mut() {
+                scan.any_dirty |= state.pending.is_some() || state.in_flight.is_some();
+                let Some(due) = state.due(&self.config, flushing) else {
+                    continue;
+                };
+                if due > now {
+                    scan.next_due = Some(scan.next_due.map_or(due, |next| next.min(due)));
+                } else if self.writes.len() + to_start.len() < self.config.max_concurrent_writes {
+                    state.in_flight = state.pending.take();
+                    to_start.push(home_id.clone());
+                }
+                // Due but at the limit: a finishing write wakes the loop.
+            }
+        }
+        for home_id in to_start {
+            self.start_write(home_id);
+        }
+        scan
+    }
+
+    fn start_write(&mut self, home_id: String) {
+        let store = self.store.clone();
+        let source = Arc::clone(&self.source);
+        let task_home = home_id.clone();
+        let handle = self.writes.spawn_blocking(move || {
+            let _span = tracing::info_span!("save", home_id = %task_home).entered();
+            // The snapshot is taken now, at write time, so it is the latest.
+            let result = catch_unwind(AssertUnwindSafe(|| match source(&task_home) {
+                Some((home, snapshot)) => store.save(&home, &snapshot, Utc::now()).map(|()| true),
+                None => Ok(false),
+            }))
+            .unwrap_or_else(|_| {
+                Err(SaveError::SourcePanicked {
+                    home_id: task_home.clone(),
+                })
+            });
+            (task_home, result)
+        });
+        self.writing.insert(handle.id(), home_id);
+    }
+
+    fn finish(&mut self, joined: Result<(tokio::task::Id, WriteResult), JoinError>) {
+        let (home_id, result) = match joined {
+            Ok((task_id, (home_id, result))) => {
+                self.writing.remove(&task_id);
+                (home_id, result)
+            }
+            Err(error) => {
+                let Some(home_id) = self.writing.remove(&error.id()) else {
+                    return;
+                };
+                let message = format!("the write task of home {home_id} died: {error}");
+                (
+                    home_id.clone(),
+                    Err(SaveError::Write(super::fs::WriteError {
+                        step: super::fs::WriteStep::Write,
+                        path: self.store.homes_dir().to_path_buf(),
+                        source: std::io::Error::other(message),
+                    })),
+                )
+            }
+        };
+        let mut homes = lock_ignoring_poison(&self.shared.homes);
+        let state = homes.entry(home_id.clone()).or_default();
+        let saved = state.in_flight.take();
+        match result {
+            Ok(written) => {
+                if state.consecutive_failures > 0 {
+                    tracing::info!(
+                        home_id,
+                        failures = state.consecutive_failures,
+                        "snapshot saved again after failed writes"
+                    );
+                }
+                if written {
+                    state.last_save = Some(Utc::now());
+                }
+                state.last_error = None;
+                state.consecutive_failures = 0;
+                state.backoff = None;
+                state.retry_at = None;
+                tracing::debug!(home_id, "snapshot saved");
+            }
+            Err(error) => {
+                if let Some(saved) = saved {
+                    state.pending = Some(saved.merge(state.pending));
+                }
+                state.consecutive_failures += 1;
+                let config = &self.config;
+                let delay = state
+                    .backoff
+                    .get_or_insert_with(|| config.backoff())
+                    .next()
+                    .unwrap_or(config.retry_max_delay)
+                    .min(config.retry_max_delay);
+                state.retry_at = Some(later(Instant::now(), delay));
+                tracing::warn!(
+                    home_id,
+                    %error,
+                    failures = state.consecutive_failures,
+                    retry_in = ?delay,
+                    "cannot save the snapshot; the previous file is intact, the home stays dirty and the write is retried"
+                );
+                state.last_error = Some(error.to_string());
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! HTTP caching: ETag + If-None-Match → 304, and max-age that ends no later
+//! than the next moment the answer can change.
+
+use reqwest::StatusCode;
+
+use crate::helpers::spawn_app;
+
+fn max_age(response: &reqwest::Response) -> i64 {
+    let value = response.headers()["cache-control"].to_str().unwrap();
+    value
+        .strip_prefix("max-age=")
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("cache-control with max-age, got {value}"))
+}
+
+#[tokio::test]
+async fn a_matching_if_none_match_gets_a_bodiless_304() {
+    let app = spawn_app().await;
+    let path = format!("{}/v1/homes/demo/intervals?date=2025-10-20", app.address);
+    let first = app.client.get(&path).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    let again = app
+        .client
+        .get(&path)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    let other_day = app
+        .client
+        .get(format!(
+            "{}/v1/homes/demo/intervals?date=2025-10-21",
+            app.address
+        ))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other_day.status(),
+        StatusCode::OK,
+        "another body, another tag"
+    );
+}
+
+#[tokio::test]
+async fn today_is_cacheable_at_most_until_local_midnight() {
+    let app = spawn_app().await;
+    let response = app.get("/v1/homes/demo/intervals?date=today").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // 10:00 local (+01:00) to midnight is 14 h; capped lower is fine, longer is not.
+    assert!(max_age(&response) <= 14 * 3600);
+    assert!(max_age(&response) > 0);
+}
+
+#[tokio::test]
+async fn an_incomplete_answer_is_cacheable_at_most_until_its_retry_time() {
+    let app = spawn_app().await;
+    let response = app.get("/v1/homes/demo/intervals?date=tomorrow").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let age = max_age(&response);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let retry_at =
+        chrono::DateTime::parse_from_rfc3339(body["retry_at"].as_str().unwrap()).unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339(crate::helpers::FALL_BACK_MORNING).unwrap();
+    assert!(
+        age <= (retry_at - now).num_seconds() + 1,
+        "max-age {age} past retry_at {retry_at}"
+    );
+}
+
+#[tokio::test]
+async fn answers_are_compressed_when_the_client_asks() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(format!(
+            "{}/v1/homes/demo/intervals?date=today",
+            app.address
+        ))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+}
