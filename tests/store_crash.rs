@@ -26,6 +26,9 @@ use pricepool::store::{Saver, SaverConfig, SnapshotSource, Store};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod store_common;
+use store_common::Xorshift;
+
 const CHILD_MODE: &str = "PRICEPOOL_CRASH_CHILD";
 const CHILD_DIR: &str = "PRICEPOOL_CRASH_DIR";
 const CHILD_LOG: &str = "PRICEPOOL_CRASH_LOG";
@@ -269,17 +272,6 @@ fn wait_for_line(log: &Path, line: &str) {
     panic!("the child never logged {line:?}");
 }
 
-struct Xorshift(u64);
-
-impl Xorshift {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// What the child's log says about one home.
 #[derive(Default, Debug)]
 struct HomeEvents {
@@ -403,21 +395,13 @@ fn check_directory(dir: &Path, cycle: usize) -> HashMap<String, u64> {
         .collect()
 }
 
-fn seed() -> u64 {
-    std::env::var("PRICEPOOL_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| unix_micros() as u64 | 1)
-}
-
 #[test]
 fn kill_9_at_random_moments_never_tears_or_loses_a_saved_snapshot() {
     let cycles: usize = std::env::var("PRICEPOOL_CRASH_CYCLES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
-    let seed = seed();
-    let mut rng = Xorshift(seed);
+    let (mut rng, seed) = Xorshift::from_env();
     let dir = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let started = Instant::now();
@@ -489,7 +473,7 @@ fn kill_9_at_random_moments_never_tears_or_loses_a_saved_snapshot() {
 fn sigterm_flushes_every_change_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let mut rng = Xorshift(seed());
+    let (mut rng, _seed) = Xorshift::from_env();
     let runs: usize = std::env::var("PRICEPOOL_SIGTERM_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -500,12 +484,7 @@ fn sigterm_flushes_every_change_and_exits_0() {
         let mut child = spawn_child("run", dir.path(), &log);
         wait_for_line(&log, "ready");
         std::thread::sleep(Duration::from_millis(20 + rng.below(200)));
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = child.wait().unwrap();
+        let exit = store_common::stop_gracefully(&mut child);
         assert_eq!(exit.code(), Some(0), "run {run}: exit status");
         let events = read_events(&log, 0);
         let on_disk = check_directory(dir.path(), run);
