@@ -260,16 +260,38 @@ fn spawn_child(mode: &str, dir: &Path, log: &Path) -> Child {
         .expect("spawn the child")
 }
 
-/// Waits until the child's log has `line` (it started and loaded).
-fn wait_for_line(log: &Path, line: &str) {
+/// Waits until the child's log has `line` (it started and loaded). A child
+/// that exits first, or never gets there, fails the test with its exit
+/// status and stderr, so a failure on CI says why.
+fn wait_for_line(child: &mut Child, log: &Path, line: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if std::fs::read_to_string(log).is_ok_and(|text| text.lines().any(|l| l == line)) {
             return;
         }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the child exited ({status}) before logging {line:?}: {}",
+                child_stderr(child)
+            );
+        }
         std::thread::sleep(Duration::from_millis(2));
     }
-    panic!("the child never logged {line:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "the child never logged {line:?} within 30 s: {}",
+        child_stderr(child)
+    );
+}
+
+/// What an exited child wrote to its (piped) stderr.
+fn child_stderr(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(stderr) = child.stderr.as_mut() {
+        let _ = std::io::Read::read_to_string(stderr, &mut text);
+    }
+    text
 }
 
 /// What the child's log says about one home.
@@ -409,7 +431,7 @@ fn kill_9_at_random_moments_never_tears_or_loses_a_saved_snapshot() {
     for cycle in 0..cycles {
         let log = logs.path().join(format!("cycle-{cycle}.log"));
         let mut child = spawn_child("run", dir.path(), &log);
-        wait_for_line(&log, "ready");
+        wait_for_line(&mut child, &log, "ready");
         // Mostly early kills (start-up, first writes), some after the
         // saver's guarantee has had time to apply.
         let run_for = if rng.below(10) < 7 {
@@ -482,7 +504,7 @@ fn sigterm_flushes_every_change_and_exits_0() {
     for run in 0..runs {
         let log = logs.path().join(format!("run-{run}.log"));
         let mut child = spawn_child("run", dir.path(), &log);
-        wait_for_line(&log, "ready");
+        wait_for_line(&mut child, &log, "ready");
         std::thread::sleep(Duration::from_millis(20 + rng.below(200)));
         let exit = store_common::stop_gracefully(&mut child);
         assert_eq!(exit.code(), Some(0), "run {run}: exit status");
