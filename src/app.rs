@@ -170,12 +170,18 @@ impl Application {
             SaverConfig {
                 save_delay: config.save_delay,
                 save_max_delay: config.save_max_delay,
+                shutdown_deadline: config.shutdown_timeout,
                 ..SaverConfig::default()
             },
             shutdown.child_token(),
             &tracker,
         );
         let _already_set = saver_slot.set(saver.clone());
+        // A migrated file that could not be written back in the new schema
+        // is still only on disk in the old one: save it again soon.
+        for migrated in report.migrated.iter().filter(|m| m.resave_error.is_some()) {
+            saver.mark_dirty(&migrated.home_id);
+        }
         let status_saver = saver.clone();
         let save_status: SaveStatusSource = Arc::new(move |home_id: &str| {
             serde_json::to_value(status_saver.status(home_id)).unwrap_or_default()
@@ -306,9 +312,17 @@ impl Application {
             .is_err()
         {
             tracing::error!("background work did not stop in time; unsaved changes may be lost");
-        } else {
-            tracing::info!("background work stopped and dirty homes flushed; exiting");
         }
+        // Exit 0 promises every dirty home was flushed; say which were not.
+        let unsaved = self.saver.unsaved_homes();
+        if !unsaved.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "{} home(s) could not be saved before exit: {}",
+                unsaved.len(),
+                unsaved.join(", ")
+            )));
+        }
+        tracing::info!("background work stopped and dirty homes flushed; exiting");
         served
     }
 }

@@ -129,7 +129,8 @@ pub struct Config {
     #[arg(long, env = "PRICEPOOL_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
-    /// How long shutdown waits for in-flight requests before it stops them.
+    /// How long shutdown waits for in-flight requests before it stops them,
+    /// and then for the final flush of every dirty home.
     #[arg(long, env = "PRICEPOOL_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 }

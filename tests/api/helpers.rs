@@ -95,17 +95,21 @@ impl TestApp {
     /// Stops the service gracefully, waits for it, and hands back its
     /// data directory (for a restart on it).
     pub async fn stop(mut self) -> tempfile::TempDir {
+        self.stop_result().await.expect("graceful shutdown");
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.data_dir, placeholder)
+    }
+
+    /// Stops the service and returns what its shutdown returned (the
+    /// binary's exit status follows it).
+    pub async fn stop_result(&mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("graceful shutdown");
+        match self.server.take() {
+            Some(server) => server.await.expect("server task"),
+            None => Ok(()),
         }
-        let placeholder = tempfile::tempdir().expect("temp dir");
-        std::mem::replace(&mut self.data_dir, placeholder)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{spawn_app, spawn_app_in};
+use crate::helpers::{spawn_app, spawn_app_in, spawn_app_with};
 
 #[tokio::test]
 async fn a_restart_serves_what_the_previous_run_fetched() {
@@ -23,4 +23,24 @@ async fn a_restart_serves_what_the_previous_run_fetched() {
         .await;
     assert!(stats["pool"]["live_intervals"].as_u64().unwrap() >= 100);
     assert_eq!(stats["pool"]["last_fetch"], before["pool"]["last_fetch"]);
+}
+
+#[tokio::test]
+async fn a_shutdown_that_cannot_save_a_dirty_home_is_an_error_naming_it() {
+    let mut app = spawn_app_with(&["--shutdown-timeout", "500ms"]).await;
+    app.get_json("/v1/homes/demo/intervals?date=today", StatusCode::OK)
+        .await;
+    // The snapshot directory becomes a plain file: every write fails (as
+    // root, permissions would not), like a disk that went away.
+    let homes = app.data_dir.path().join("homes");
+    std::fs::rename(&homes, app.data_dir.path().join("homes.moved")).unwrap();
+    std::fs::write(&homes, b"not a directory").unwrap();
+
+    let error = app
+        .stop_result()
+        .await
+        .expect_err("unsaved homes fail the shutdown");
+    let message = error.to_string();
+    assert!(message.contains("could not be saved"), "{message}");
+    assert!(message.contains("demo"), "{message}");
 }
