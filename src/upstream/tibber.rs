@@ -106,8 +106,7 @@ impl TibberSource {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
             return Err(UpstreamError::RateLimited {
                 message: format!("http {}", status.as_u16()),
                 retry_after,
@@ -519,6 +518,50 @@ fn transport_error(error: reqwest::Error) -> UpstreamError {
 /// The start of a body, for error messages.
 fn snippet(body: &[u8]) -> String {
     String::from_utf8_lossy(body).chars().take(80).collect()
+}
+
+/// The longest wait a `Retry-After` can impose: Tibber's ban lasts about
+/// ten minutes, and a larger value is more likely a bug than a plan.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Reads a `Retry-After` value in either form RFC 9110 allows: delay
+/// seconds (`120`) or an HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`),
+/// relative to `now`. A date in the past means "now"; the wait is capped
+/// at [`MAX_RETRY_AFTER`]. Anything else is `None` (the configured floor applies).
+fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+            (at.with_timezone(&chrono::Utc) - now)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_and_caps_the_wait() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-10-21T07:27:30Z".parse().unwrap();
+        assert_eq!(parse_retry_after(" 2 ", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("99999999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
 }
 
 #[cfg(test)]
