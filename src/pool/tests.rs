@@ -107,17 +107,20 @@ fn spring_forward_day_holds_92_with_no_false_gap_at_two() {
     assert_eq!(p.expected_count(s, e), 92);
 }
 
+/// Adds 2025-09-30 (hourly) and 2025-10-01 (quarter-hourly) in Berlin as
+/// one answer; returns the two days' span.
+fn add_switch_days(pool: &mut Pool) -> (DateTime<Utc>, DateTime<Utc>) {
+    let (s, _) = local_day(Berlin, date("2025-09-30"));
+    let (_, e) = local_day(Berlin, date("2025-10-01"));
+    let fetched_at = t("2025-10-01T00:00:00Z");
+    pool.add(market(s, e, 0.0), fetched_at, fetched_at).unwrap();
+    (s, e)
+}
+
 #[test]
 fn the_switch_to_quarter_hours_mixes_24_hourly_and_96_quarter_hourly_without_false_gaps() {
     let mut p = pool(960);
-    let (s, _) = local_day(Berlin, date("2025-09-30"));
-    let (_, e) = local_day(Berlin, date("2025-10-01"));
-    p.add(
-        market(s, e, 0.0),
-        t("2025-10-01T12:00:00Z"),
-        t("2025-10-01T12:00:00Z"),
-    )
-    .unwrap();
+    let (s, e) = add_switch_days(&mut p);
     let got: Vec<&Interval> = p.range(s, e).unwrap().collect();
     assert_eq!(
         got.iter()
@@ -344,14 +347,7 @@ fn fresh_quarter_hours_replace_an_overlapping_cached_hour() {
 #[test]
 fn current_respects_each_intervals_own_duration() {
     let mut p = pool(960);
-    let (s, _) = local_day(Berlin, date("2025-09-30"));
-    let (_, e) = local_day(Berlin, date("2025-10-01"));
-    p.add(
-        market(s, e, 0.0),
-        t("2025-10-01T00:00:00Z"),
-        t("2025-10-01T00:00:00Z"),
-    )
-    .unwrap();
+    let (s, e) = add_switch_days(&mut p);
     let hourly = p.current(t("2025-09-30T14:59:59+02:00")).unwrap();
     assert_eq!(
         (hourly.starts_at, hourly.resolution),
