@@ -9,8 +9,15 @@ use chrono_tz::Tz;
 use super::problem::ApiError;
 use crate::pool::days::{local_date, local_day};
 
-/// The longest range one request may ask for.
+/// The longest range one request may ask for, in local days: any calendar
+/// month, including an October with its 25-hour day.
 pub const MAX_SPAN_DAYS: i64 = 31;
+
+/// [`MAX_SPAN_DAYS`] as a duration: 31 days of 24 hours plus the hour a
+/// fall-back day adds (745 hours), so "all of October" in Europe fits.
+pub fn max_span() -> TimeDelta {
+    TimeDelta::days(MAX_SPAN_DAYS) + TimeDelta::hours(1)
+}
 
 /// Query parameters of the range endpoints.
 pub const RANGE_PARAMETERS: &[&str] = &["start", "end", "date"];
@@ -160,10 +167,12 @@ pub fn parse_range(pairs: &[(String, String)]) -> Result<RangeRequest, ApiError>
                     "`end` must be later than `start`",
                 ));
             }
-            if end - start > TimeDelta::days(MAX_SPAN_DAYS) {
+            if end - start > max_span() {
                 return Err(ApiError::bad_parameter(
                     "end",
-                    format!("a request spans at most {MAX_SPAN_DAYS} days; split longer ranges"),
+                    format!(
+                        "a request spans at most {MAX_SPAN_DAYS} local days (745 hours); split longer ranges"
+                    ),
                 ));
             }
             Ok(RangeRequest::Between { start, end })

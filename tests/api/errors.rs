@@ -41,16 +41,18 @@ async fn each_bad_range_is_a_400_naming_its_parameter() {
 }
 
 #[tokio::test]
-async fn a_31_day_span_is_allowed_and_one_second_more_is_not() {
+async fn a_whole_october_with_its_25_hour_day_is_allowed_and_one_second_more_is_not() {
     let app = spawn_app().await;
+    // October in Berlin: 31 local days, 745 hours.
     let ok = app
-        .get("/v1/homes/demo/rates?start=2025-10-01T00:00:00Z&end=2025-11-01T00:00:00Z")
+        .get("/v1/homes/demo/rates?start=2025-10-01T00:00:00%2B02:00&end=2025-11-01T00:00:00%2B01:00")
         .await;
     assert_eq!(ok.status(), StatusCode::OK);
     let too_long = app
-        .get("/v1/homes/demo/rates?start=2025-10-01T00:00:00Z&end=2025-11-01T00:00:01Z")
+        .get("/v1/homes/demo/rates?start=2025-10-01T00:00:00%2B02:00&end=2025-11-01T00:00:01%2B01:00")
         .await;
-    assert_problem(too_long, StatusCode::BAD_REQUEST).await;
+    let problem = assert_problem(too_long, StatusCode::BAD_REQUEST).await;
+    assert_eq!(problem["parameter"], "end");
 }
 
 #[tokio::test]
