@@ -347,7 +347,7 @@ fn fresh_quarter_hours_replace_an_overlapping_cached_hour() {
 #[test]
 fn current_respects_each_intervals_own_duration() {
     let mut p = pool(960);
-    let (s, e) = add_switch_days(&mut p);
+    let (_, e) = add_switch_days(&mut p);
     let hourly = p.current(t("2025-09-30T14:59:59+02:00")).unwrap();
     assert_eq!(
         (hourly.starts_at, hourly.resolution),
