@@ -273,12 +273,21 @@ struct Unfetched {
 
 impl Home {
     fn new(info: HomeInfo, pool: Pool, context: Arc<Context>) -> Home {
+        // A restored pool's last fetch is the last success we know of, so
+        // `/readyz` does not report "never" for a home the cache can serve.
+        let status = UpstreamStatus {
+            last_success: pool.last_fetch(),
+            ..UpstreamStatus::default()
+        };
         Home {
             inner: Arc::new(HomeShared {
                 info,
                 context,
                 pool: Mutex::new(pool),
-                coordinator: Mutex::new(Coordinator::default()),
+                coordinator: Mutex::new(Coordinator {
+                    status,
+                    ..Coordinator::default()
+                }),
             }),
         }
     }
