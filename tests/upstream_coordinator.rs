@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use pricepool::pool::days::local_day;
-use pricepool::testkit::Fault;
+use pricepool::testkit::{FakeTibber, Fault};
 use pricepool::upstream::{Answer, FetchError, Home};
 use pricepool::upstream::{IncompleteReason, UpstreamConfig, UpstreamErrorKind};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -95,15 +95,15 @@ async fn requests_for_an_unpublished_tomorrow_make_one_call_within_the_negative_
 async fn a_cancelled_first_requester_does_not_fail_the_others() {
     let setup = setup(AFTER_PUBLICATION, fast_config()).await;
     let home = setup.home("demo");
-    setup
-        .fake
-        .push_fault(Fault::Slow(Duration::from_millis(400)));
+    // Long enough that the first requester is surely still waiting when it
+    // is cancelled, even on a loaded machine; shorter than the 2 s deadline.
+    setup.fake.push_fault(Fault::Slow(Duration::from_secs(1)));
     let (start, end) = berlin_day(2026, 1, 14);
     let first = {
         let home = home.clone();
         tokio::spawn(async move { home.intervals(start, end).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_calls(&setup.fake, 1).await;
     let second = {
         let home = home.clone();
         tokio::spawn(async move { home.intervals(start, end).await })
@@ -295,10 +295,24 @@ async fn a_request_inside_a_range_being_fetched_waits_for_that_call() {
         let home = home.clone();
         tokio::spawn(async move { home.intervals(wide_start, wide_end).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The wide call is in flight (the fake logs a call as it arrives).
+    wait_for_calls(&setup.fake, 1).await;
     let inner = home.intervals(inner_start, inner_end).await.unwrap();
     assert!(inner.complete);
     assert_eq!(inner.intervals.len(), 96);
     assert_eq!(wide.await.unwrap().unwrap().intervals.len(), 4 * 96);
     assert_eq!(setup.fake.call_count(), 1);
+}
+
+/// Waits until the fake has received `n` calls (at most 10 s), instead of
+/// guessing with a sleep how long a loaded machine takes to send them.
+async fn wait_for_calls(fake: &FakeTibber, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fake.call_count() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fake never received {n} calls"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
