@@ -273,10 +273,16 @@ impl Application {
             .with_graceful_shutdown(async move { stopping_for_serve.cancelled().await });
         let signal_watch = {
             let stopping = stopping.clone();
+            let saver = self.saver.clone();
             async move {
                 stop.await;
                 stopping.cancel();
-                tracing::info!("shutdown requested; finishing in-flight requests");
+                // Save what is dirty now, before the drain: a supervisor's
+                // kill after its grace period must not find it unwritten.
+                saver.flush_soon();
+                tracing::info!(
+                    "shutdown requested; dirty homes are being written, finishing in-flight requests"
+                );
             }
         };
         tokio::spawn(signal_watch);

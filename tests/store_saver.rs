@@ -149,6 +149,29 @@ async fn a_hundred_changes_inside_one_window_cost_one_write_of_the_last() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn once_shutdown_begins_changes_are_written_at_once_without_the_debounce() {
+    let rig = rig(config());
+    rig.change(1);
+    sleep(Duration::from_millis(100)).await;
+    assert_eq!(rig.writes(), 0, "debounced before shutdown begins");
+    rig.saver.flush_soon();
+    sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        rig.writes(),
+        1,
+        "written when shutdown begins, not 3 s later"
+    );
+    assert_eq!(rig.on_disk(), Some(1));
+    // A fetch that lands during the drain is written as it comes.
+    rig.change(2);
+    sleep(Duration::from_millis(100)).await;
+    assert_eq!(rig.writes(), 2);
+    assert_eq!(rig.on_disk(), Some(2));
+    rig.shut_down().await;
+    assert_eq!(rig.writes(), 2, "nothing left for the final flush");
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_write_comes_save_delay_after_the_latest_change() {
     let rig = rig(config());
     rig.change(1);

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::future::pending;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,6 +118,10 @@ struct Shared {
     homes: Mutex<HashMap<String, HomeState>>,
     /// Wakes the loop after a change, so it can arm the home's deadline.
     wake: Notify,
+    /// Set by `flush_soon` when shutdown begins: from then on every change
+    /// is written at once, without the debounce. Atomic: read by the loop,
+    /// set from any task.
+    flush_now: AtomicBool,
 }
 
 /// An unsaved stretch of changes.
@@ -197,6 +202,16 @@ impl SaverHandle {
         self.shared.wake.notify_one();
     }
 
+    /// Shutdown has begun: write every dirty home now, and from now on each
+    /// change as it comes, without waiting for the debounce. The saver keeps
+    /// running until its token is cancelled, then does the final flush. The
+    /// app calls this when the stop signal arrives, so a slow drain of
+    /// in-flight requests cannot push the writes past a supervisor's kill.
+    pub fn flush_soon(&self) {
+        self.shared.flush_now.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+
     /// The home's persistence state; a home never marked is clean.
     pub fn status(&self, home_id: &str) -> SaveStatus {
         lock_ignoring_poison(&self.shared.homes)
@@ -248,6 +263,7 @@ impl Saver {
         let shared = Arc::new(Shared {
             homes: Mutex::default(),
             wake: Notify::new(),
+            flush_now: AtomicBool::new(false),
         });
         let config = SaverConfig {
             max_concurrent_writes: config.max_concurrent_writes.max(1),
@@ -308,7 +324,7 @@ impl Worker {
     async fn run(mut self, token: CancellationToken) {
         let shared = Arc::clone(&self.shared);
         loop {
-            let scan = self.start_due_writes(false);
+            let scan = self.start_due_writes(shared.flush_now.load(Ordering::Acquire));
             tokio::select! {
                 biased;
                 () = token.cancelled() => break,
