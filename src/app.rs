@@ -171,6 +171,7 @@ impl Application {
                 save_delay: config.save_delay,
                 save_max_delay: config.save_max_delay,
                 shutdown_deadline: config.shutdown_timeout,
+                clock: clock.clone(),
                 ..SaverConfig::default()
             },
             shutdown.child_token(),

@@ -31,6 +31,7 @@ fn config() -> SaverConfig {
         retry_min_delay: Duration::from_secs(1),
         retry_max_delay: Duration::from_secs(4),
         max_concurrent_writes: 4,
+        ..SaverConfig::default()
     }
 }
 

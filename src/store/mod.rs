@@ -481,7 +481,7 @@ impl Store {
                     if schema < format::SCHEMA_VERSION {
                         let home = pool.home().clone();
                         let resave_error = self
-                            .save(&home, &pool.snapshot(), Utc::now())
+                            .save(&home, &pool.snapshot(), now)
                             .err()
                             .map(|e| e.to_string());
                         tracing::info!(

@@ -23,6 +23,8 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::Notify;
+
+use crate::clock::Clock;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -37,7 +39,7 @@ use crate::pool::{HomeInfo, PoolSnapshot};
 pub type SnapshotSource = Arc<dyn Fn(&str) -> Option<(HomeInfo, PoolSnapshot)> + Send + Sync>;
 
 /// When the saver writes and how hard it retries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SaverConfig {
     /// Quiet time after the latest change before writing (default 3 s).
     pub save_delay: Duration,
@@ -54,6 +56,9 @@ pub struct SaverConfig {
     /// Writes running at once, across homes (default 4): 1,000 homes
     /// flushed at shutdown must not take 1,000 blocking threads.
     pub max_concurrent_writes: usize,
+    /// The service's wall clock, for `saved_at` and `last_save` (so
+    /// `--now` replays stamp them consistently with everything else).
+    pub clock: Clock,
 }
 
 impl Default for SaverConfig {
@@ -65,6 +70,7 @@ impl Default for SaverConfig {
             retry_min_delay: Duration::from_secs(1),
             retry_max_delay: Duration::from_secs(60),
             max_concurrent_writes: 4,
+            clock: Clock::system(),
         }
     }
 }
@@ -402,12 +408,13 @@ impl Worker {
     fn start_write(&mut self, home_id: String) {
         let store = self.store.clone();
         let source = Arc::clone(&self.source);
+        let clock = self.config.clock.clone();
         let task_home = home_id.clone();
         let handle = self.writes.spawn_blocking(move || {
             let _span = tracing::info_span!("save", home_id = %task_home).entered();
             // The snapshot is taken now, at write time, so it is the latest.
             let result = catch_unwind(AssertUnwindSafe(|| match source(&task_home) {
-                Some((home, snapshot)) => store.save(&home, &snapshot, Utc::now()).map(|()| true),
+                Some((home, snapshot)) => store.save(&home, &snapshot, clock.now()).map(|()| true),
                 None => Ok(false),
             }))
             .unwrap_or_else(|_| {
@@ -454,7 +461,7 @@ impl Worker {
                     );
                 }
                 if written {
-                    state.last_save = Some(Utc::now());
+                    state.last_save = Some(self.config.clock.now());
                 }
                 state.last_error = None;
                 state.consecutive_failures = 0;

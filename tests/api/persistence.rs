@@ -16,6 +16,18 @@ async fn a_restart_serves_what_the_previous_run_fetched() {
         "saved only after the delay"
     );
     let data_dir = app.stop().await;
+    // Stamped by the service's clock (`--now` on the fall-back day), like
+    // every other instant it reports, not by the machine's.
+    let file = std::fs::read_to_string(data_dir.path().join("homes/demo.json")).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&file).unwrap();
+    assert!(
+        saved["saved_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-10-26T"),
+        "{}",
+        saved["saved_at"]
+    );
 
     let restarted = spawn_app_in(data_dir, &[]).await;
     let stats = restarted
