@@ -46,8 +46,10 @@ const CHANGED: usize = 96;
 const SAVE_DELAY: Duration = Duration::from_millis(10);
 const SAVE_MAX_DELAY: Duration = Duration::from_millis(50);
 /// Scheduling slack on a loaded 2-core machine, added to `SAVE_MAX_DELAY`
-/// before a change counts as "should be on disk".
-const SLACK: Duration = Duration::from_millis(400);
+/// before a change counts as "should be on disk". 400 ms was exceeded once
+/// on a machine running a load benchmark beside the tests (a write of the
+/// 10,000-interval home with fsync, then the next one waiting for it).
+const SLACK: Duration = Duration::from_millis(1000);
 
 fn pool_config() -> PoolConfig {
     PoolConfig {
@@ -437,7 +439,7 @@ fn kill_9_at_random_moments_never_tears_or_loses_a_saved_snapshot() {
         let run_for = if rng.below(10) < 7 {
             rng.below(150)
         } else {
-            500 + rng.below(500)
+            1200 + rng.below(800)
         };
         std::thread::sleep(Duration::from_millis(run_for));
         let killed_at = unix_micros();

@@ -26,7 +26,7 @@ const NOW: &str = "2025-10-26T12:00:00Z";
 const SAVE_DELAY: &str = "20ms";
 const SAVE_MAX_DELAY: Duration = Duration::from_millis(100);
 /// Scheduling and write time on a loaded 2-core machine.
-const SLACK: Duration = Duration::from_millis(500);
+const SLACK: Duration = Duration::from_millis(1000);
 
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -247,7 +247,7 @@ fn the_service_killed_at_random_moments_serves_every_saved_day_without_refetchin
         let kill_after = Duration::from_millis(if rng.below(2) == 0 {
             rng.below(300)
         } else {
-            700 + rng.below(800)
+            1200 + rng.below(800)
         });
         let began = Instant::now();
         while began.elapsed() < kill_after {
