@@ -66,11 +66,33 @@ pub struct Application {
 }
 
 impl Application {
-    /// Validates `config`, opens the data directory (taking its lock),
-    /// restores snapshots, discovers homes, spawns the saver and prefetch,
-    /// and binds the listener.
+    /// Validates `config`, binds the listener, opens the data directory
+    /// (taking its lock), restores snapshots, discovers homes, and spawns
+    /// the saver and the prefetch.
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         config.validate()?;
+        // Bind first: a port in use fails the start before anything is spawned.
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    address: config.listen,
+                    hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+                        " (another process uses this port; choose another with --listen)"
+                    } else {
+                        ""
+                    },
+                    source,
+                })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: config.listen,
+                source,
+                hint: "",
+            })?
+            .port();
+
         let clock = config.now.map_or_else(Clock::system, Clock::starting_at);
         let pool_config = PoolConfig {
             max_intervals: config.max_intervals as usize,
@@ -98,11 +120,13 @@ impl Application {
                 let mut tibber =
                     TibberConfig::new(Secret::new(config.tibber_token.clone().unwrap_or_default()));
                 tibber.url = config.tibber_url.clone();
+                tibber.request_timeout = config.upstream_timeout;
                 Source::tibber(tibber)?
             }
         };
         let upstream_config = UpstreamConfig {
             prefetch: !config.no_prefetch,
+            fetch_deadline: config.fetch_deadline,
             ..UpstreamConfig::default()
         };
 
@@ -148,27 +172,6 @@ impl Application {
         let save_status: SaveStatusSource = Arc::new(move |home_id: &str| {
             serde_json::to_value(status_saver.status(home_id)).unwrap_or_default()
         });
-
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    address: config.listen,
-                    hint: if source.kind() == std::io::ErrorKind::AddrInUse {
-                        " (another process uses this port; choose another with --listen)"
-                    } else {
-                        ""
-                    },
-                    source,
-                })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                address: config.listen,
-                source,
-                hint: "",
-            })?
-            .port();
 
         let ready = Arc::new(AtomicBool::new(false));
         let discovered = match tokio::time::timeout(FIRST_DISCOVERY_WAIT, registry.discover()).await

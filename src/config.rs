@@ -83,6 +83,15 @@ pub struct Config {
     #[arg(long, env = "PRICEPOOL_TIBBER_TOKEN", hide_env_values = true)]
     pub tibber_token: Option<String>,
 
+    /// Everything one upstream fetch may take, retries included; clients
+    /// get what is cached (or a 504) by then.
+    #[arg(long, env = "PRICEPOOL_FETCH_DEADLINE", default_value = "15s", value_parser = parse_duration)]
+    pub fetch_deadline: Duration,
+
+    /// Time allowed for one HTTP attempt to the upstream.
+    #[arg(long, env = "PRICEPOOL_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+
     /// Live intervals per home above which GC evicts old fetch groups.
     #[arg(long, env = "PRICEPOOL_MAX_INTERVALS", default_value_t = 960, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_intervals: u32,

@@ -23,3 +23,5 @@ mod persistence;
 mod process;
 #[path = "api/rates.rs"]
 mod rates;
+#[path = "api/upstream.rs"]
+mod upstream;

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use super::problem::{ApiError, PROBLEM_JSON};
+use super::problem::ApiError;
 
 /// The longest request target (path and query) the service reads. The
 /// longest real query is two RFC 3339 instants; 8 KiB is far beyond that.
@@ -78,20 +78,25 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
 }
 
 /// Gives every error answer that a layer or the router produced without a
-/// body of ours (405, 413, 408/504 from the timeout …) a problem body,
-/// keeping its status and headers (`Allow` on 405).
+/// body of ours (405, 413, 504 from the timeout, an axum rejection …) a
+/// problem body, keeping its status and headers (`Allow` on 405). Answers
+/// whose body a handler wrote (JSON, problem+json) pass untouched.
 pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
+    let written_by_a_handler = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|value| !value.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || written_by_a_handler {
         return response;
     }
     let error = match status {
+        StatusCode::BAD_REQUEST => {
+            ApiError::bad_parameter("home_id", "the request path could not be decoded")
+        }
+        StatusCode::NOT_FOUND => ApiError::UnknownRoute(String::new()),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed(method),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(MAX_BODY_BYTES),
         StatusCode::URI_TOO_LONG => ApiError::UriTooLong(MAX_URI_BYTES),
@@ -99,17 +104,13 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
             detail: "the request took longer than the service allows".to_string(),
             retry_at: None,
         },
-        StatusCode::NOT_FOUND => ApiError::UnknownRoute(String::new()),
-        StatusCode::BAD_REQUEST => {
-            ApiError::bad_parameter("home_id", "the request path could not be decoded")
-        }
-        _ => ApiError::Internal,
+        StatusCode::INTERNAL_SERVER_ERROR => ApiError::Internal,
+        _ => return response,
     };
     let (mut parts, _) = response.into_parts();
-    let replacement = error.into_response();
-    let (new_parts, body) = replacement.into_parts();
-    parts.status = new_parts.status;
-    for (name, value) in new_parts.headers.iter() {
+    let (problem_parts, body) = error.into_response().into_parts();
+    parts.status = problem_parts.status;
+    for (name, value) in problem_parts.headers.iter() {
         parts.headers.insert(name, value.clone());
     }
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -511,6 +511,11 @@ mod tests {
             .unwrap();
         let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(problem["status"], 500);
-        assert!(!problem["detail"].as_str().unwrap().contains("out of bounds"));
+        assert!(
+            !problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("out of bounds")
+        );
     }
 }

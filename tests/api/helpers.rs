@@ -132,3 +132,39 @@ pub async fn assert_problem(response: reqwest::Response, status: StatusCode) -> 
     }
     body
 }
+
+/// A fake Tibber server whose clock reads [`FALL_BACK_MORNING`], like the
+/// services the helpers start.
+pub async fn start_fake_tibber() -> pricepool::testkit::FakeTibber {
+    let fake = pricepool::testkit::FakeTibber::start()
+        .await
+        .expect("fake Tibber starts");
+    fake.set_now(
+        chrono::DateTime::parse_from_rfc3339(FALL_BACK_MORNING)
+            .expect("valid instant")
+            .to_utc(),
+    );
+    fake
+}
+
+/// The flags of `--source tibber` against `fake`, with short upstream
+/// deadlines so failure tests finish quickly.
+pub fn tibber_flags(fake: &pricepool::testkit::FakeTibber) -> Vec<&str> {
+    vec![
+        "--source",
+        "tibber",
+        "--tibber-url",
+        fake.url(),
+        "--tibber-token",
+        fake.token(),
+        "--fetch-deadline",
+        "3s",
+        "--upstream-timeout",
+        "1s",
+    ]
+}
+
+/// The service on `--source tibber` against `fake`.
+pub async fn spawn_app_against(fake: &pricepool::testkit::FakeTibber) -> TestApp {
+    spawn_app_with(&tibber_flags(fake)).await
+}

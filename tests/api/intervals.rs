@@ -119,7 +119,6 @@ async fn tomorrow_before_publication_is_incomplete_with_a_retry_time() {
 }
 
 #[tokio::test]
-#[ignore = "wt-upstream: publication_time adds 13 h to local midnight, 12:00 local on a 25-hour day"]
 async fn on_the_fall_back_day_tomorrow_is_retried_at_13_local_not_12() {
     let app = spawn_app().await;
     let body = app

@@ -72,6 +72,34 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(text.contains(r#"route="/v1/homes/{home_id}/stats",status="404""#));
     assert!(text.contains("pricepool_http_request_duration_seconds_bucket"));
     assert!(text.contains(r#"pricepool_pool_live_intervals{home="demo"}"#));
+    assert!(text.contains(r#"pricepool_upstream_calls_total{outcome="ok"}"#));
+    assert!(text.contains(r#"pricepool_cache_requests_total{result="miss"}"#));
+}
+
+#[tokio::test]
+async fn gc_keeps_a_small_pool_bounded_and_reports_evictions() {
+    let app = crate::helpers::spawn_app_with(&["--max-intervals", "200"]).await;
+    for day in ["2025-10-10", "2025-10-11", "2025-10-12", "2025-10-13"] {
+        let body = app
+            .get_json(
+                &format!("/v1/homes/demo/intervals?date={day}"),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(
+            body["intervals"].as_array().unwrap().len(),
+            96,
+            "{day} answered whole"
+        );
+    }
+    let stats = app.get_json("/v1/homes/demo/stats", StatusCode::OK).await;
+    assert!(
+        stats["pool"]["live_intervals"].as_u64().unwrap() <= 200,
+        "{stats}"
+    );
+    assert!(stats["pool"]["evicted_groups_total"].as_u64().unwrap() >= 1);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(r#"pricepool_gc_evicted_groups_total{home="demo"}"#));
 }
 
 #[tokio::test]
