@@ -23,14 +23,14 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use super::caching::{cached_json, max_age};
+use super::caching::{cached_json, cached_json_bytes, max_age};
 use super::middleware::{
     MAX_BODY_BYTES, limit_uri_length, panic_to_problem, problem_for_bare_errors, record_metrics,
     require_token,
 };
 use super::problem::ApiError;
 use super::query::{DefaultRange, RANGE_PARAMETERS, ResolvedRange, parse_pairs, parse_range};
-use super::views::{CurrentBody, GapView, IntervalView, IntervalsBody, RateView, local_rfc3339};
+use super::views::{CurrentBody, IntervalView, IntervalsJson, local_rfc3339, rates_json};
 use crate::clock::Clock;
 use crate::pool::{Interval, PoolStats, QUARTER_SECONDS};
 use crate::upstream::{Answer, FetchError, Home, Registry, UpstreamErrorKind, UpstreamStatus};
@@ -268,36 +268,24 @@ async fn intervals(
                 max_age_seconds,
             } = found;
             let info = home.info();
-            let zone = info.zone;
             let incomplete = !answer.complete;
-            let body = IntervalsBody {
-                home_id: info.id,
-                currency: info.currency,
-                start: local_rfc3339(range.start, zone),
-                end: local_rfc3339(range.end, zone),
-                intervals: answer
-                    .intervals
-                    .iter()
-                    .map(|interval| IntervalView::new(interval, zone))
-                    .collect(),
+            let reason = answer
+                .reason
+                .filter(|_| incomplete)
+                .map(|reason| reason.describe());
+            let body = IntervalsJson {
+                home_id: &info.id,
+                currency: &info.currency,
+                zone: info.zone,
+                start: range.start,
+                end: range.end,
+                intervals: &answer.intervals,
                 complete: answer.complete,
-                reason: answer
-                    .reason
-                    .filter(|_| incomplete)
-                    .map(|reason| reason.describe()),
-                retry_at: answer
-                    .retry_at
-                    .filter(|_| incomplete)
-                    .map(|t| local_rfc3339(t, zone)),
-                missing: incomplete.then(|| {
-                    answer
-                        .missing
-                        .iter()
-                        .map(|gap| GapView::new(gap, zone))
-                        .collect()
-                }),
+                reason: reason.as_deref(),
+                retry_at: answer.retry_at.filter(|_| incomplete),
+                missing: incomplete.then_some(answer.missing.as_slice()),
             };
-            cached_json(&headers, &body, max_age_seconds)
+            cached_json_bytes(&headers, body.render(), max_age_seconds)
         });
     respond(now, result)
 }
@@ -319,13 +307,8 @@ async fn rates(
     .await
     .map(|found| {
         let zone = found.home.info().zone;
-        let body: Vec<RateView> = found
-            .answer
-            .intervals
-            .iter()
-            .map(|interval| RateView::new(interval, zone))
-            .collect();
-        cached_json(&headers, &body, found.max_age_seconds)
+        let body = rates_json(&found.answer.intervals, zone);
+        cached_json_bytes(&headers, body, found.max_age_seconds)
     });
     respond(now, result)
 }
