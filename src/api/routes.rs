@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
+use axum::{Extension, Router};
 use chrono::{DateTime, TimeDelta, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -23,13 +23,14 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use super::caching::{cached_json, cached_json_bytes, max_age};
+use super::caching::{cached_json, cached_json_with_etag, max_age};
 use super::middleware::{
     MAX_BODY_BYTES, limit_uri_length, panic_to_problem, problem_for_bare_errors, record_metrics,
     require_token,
 };
 use super::problem::ApiError;
 use super::query::{DefaultRange, RANGE_PARAMETERS, ResolvedRange, parse_pairs, parse_range};
+use super::render_cache::{RenderCache, View};
 use super::views::{CurrentBody, IntervalView, IntervalsJson, local_rfc3339, rates_json};
 use crate::clock::Clock;
 use crate::pool::{Interval, PoolStats, QUARTER_SECONDS};
@@ -96,7 +97,10 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
             router.route(path, method_router)
         })
         .fallback(unknown_route)
-        .with_state(state);
+        .with_state(state)
+        // One render cache per router: rendered range bodies, reused while
+        // the answer is the same (see `render_cache`).
+        .layer(Extension(Arc::new(RenderCache::default())));
     with_layers(router, request_timeout)
 }
 
@@ -253,6 +257,7 @@ fn next_change(now: DateTime<Utc>, range: &ResolvedRange, answer: &Answer) -> Da
 
 async fn intervals(
     State(state): State<ApiState>,
+    Extension(cache): Extension<Arc<RenderCache>>,
     Path(home_id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -285,13 +290,22 @@ async fn intervals(
                 retry_at: answer.retry_at.filter(|_| incomplete),
                 missing: incomplete.then_some(answer.missing.as_slice()),
             };
-            cached_json_bytes(&headers, body.render(), max_age_seconds)
+            let rendered = cache.get_or_render(
+                View::Intervals,
+                &info,
+                (range.start, range.end),
+                &answer.intervals,
+                answer.complete,
+                || body.render(),
+            );
+            cached_json_with_etag(&headers, rendered.body, &rendered.etag, max_age_seconds)
         });
     respond(now, result)
 }
 
 async fn rates(
     State(state): State<ApiState>,
+    Extension(cache): Extension<Arc<RenderCache>>,
     Path(home_id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -306,9 +320,22 @@ async fn rates(
     )
     .await
     .map(|found| {
-        let zone = found.home.info().zone;
-        let body = rates_json(&found.answer.intervals, zone);
-        cached_json_bytes(&headers, body, found.max_age_seconds)
+        let info = found.home.info();
+        let answer = &found.answer;
+        let rendered = cache.get_or_render(
+            View::Rates,
+            &info,
+            (found.range.start, found.range.end),
+            &answer.intervals,
+            answer.complete,
+            || rates_json(&answer.intervals, info.zone),
+        );
+        cached_json_with_etag(
+            &headers,
+            rendered.body,
+            &rendered.etag,
+            found.max_age_seconds,
+        )
     });
     respond(now, result)
 }
