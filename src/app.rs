@@ -4,6 +4,7 @@
 //! `run_until_stopped` serves until SIGINT/SIGTERM and shuts down
 //! gracefully: stop accepting, let in-flight requests finish within a
 //! deadline, cancel the background work, and wait for the saver's final flush.
+#![warn(missing_docs)]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,16 +38,23 @@ const FLUSH_DEADLINE: Duration = Duration::from_secs(20);
 /// Why the service could not start; `main` prints it as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// Options that cannot work together.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The data directory is locked by another instance or unusable.
     #[error("{0}")]
     DataDir(#[from] StoreError),
+    /// The upstream client could not be built (e.g. a bad URL).
     #[error("cannot set up the upstream: {0}")]
     Upstream(#[from] crate::upstream::UpstreamError),
+    /// The listen address cannot be bound (in use, not ours, no permission).
     #[error("cannot listen on {address}: {source}{hint}")]
     Bind {
+        /// The address asked for.
         address: SocketAddr,
+        /// The operating system's reason.
         source: std::io::Error,
+        /// What to do about it, when known.
         hint: &'static str,
     },
 }

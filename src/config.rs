@@ -1,6 +1,7 @@
 //! The service's configuration: every option is a command-line flag with an
 //! environment-variable fallback (DESIGN.md, "Service contract"), so the same
 //! binary runs from a shell, a systemd unit or a container without a file.
+#![warn(missing_docs)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -136,10 +137,18 @@ pub struct Config {
 /// A configuration that cannot work, found before anything starts.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// `--source tibber` without a token.
     #[error("--source tibber needs a token: set --tibber-token or PRICEPOOL_TIBBER_TOKEN")]
     MissingTibberToken,
+    /// A longest save delay shorter than the quiet time.
     #[error("--save-max-delay ({max:?}) must not be shorter than --save-delay ({delay:?})")]
-    SaveDelays { delay: Duration, max: Duration },
+    SaveDelays {
+        /// `--save-delay`.
+        delay: Duration,
+        /// `--save-max-delay`.
+        max: Duration,
+    },
+    /// An empty token would let every request through.
     #[error("--api-token must not be empty")]
     EmptyApiToken,
 }

@@ -1,5 +1,6 @@
 //! `pricepool healthcheck`: one GET /healthz over plain HTTP/1.1, so a
 //! container HEALTHCHECK needs no curl in the runtime image.
+#![warn(missing_docs)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,10 +11,13 @@ use tokio::net::TcpStream;
 /// Why the service was judged unhealthy.
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
+    /// Connected (or not) but no answer in time.
     #[error("no answer from {0} within {1:?}")]
     Timeout(SocketAddr, Duration),
+    /// Nothing listens, or the connection broke.
     #[error("cannot reach {0}: {1}")]
     Io(SocketAddr, std::io::Error),
+    /// An answer other than 200.
     #[error("/healthz answered `{0}`")]
     Status(String),
 }

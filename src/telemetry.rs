@@ -1,6 +1,7 @@
 //! Logs and metrics in one place: the `tracing` subscriber (text or JSON
 //! lines) and the Prometheus recorder behind the `metrics` facade that every
 //! module records through (names in ARCHITECTURE.md), rendered at /metrics.
+#![warn(missing_docs)]
 
 use std::sync::OnceLock;
 

@@ -360,3 +360,18 @@ async fn many_dirty_homes_are_all_flushed_at_shutdown() {
     let report = reopened.load_all(&PoolConfig::default(), fixtures::day_start());
     assert_eq!(report.pools.len(), ids.len());
 }
+
+#[tokio::test(start_paused = true)]
+async fn absurd_delays_do_not_panic_and_shutdown_still_flushes() {
+    let rig = rig(SaverConfig {
+        save_delay: Duration::MAX,
+        save_max_delay: Duration::MAX,
+        max_concurrent_writes: 0,
+        ..config()
+    });
+    rig.change(1);
+    sleep(Duration::from_secs(3600)).await;
+    assert_eq!(rig.writes(), 0);
+    rig.shut_down().await;
+    assert_eq!(rig.on_disk(), Some(1));
+}

@@ -280,3 +280,25 @@ async fn an_exhausted_budget_serves_the_cache_marked_incomplete_with_a_retry_tim
     assert!(partial.retry_at.is_some());
     assert_eq!(setup.fake.call_count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_inside_a_range_being_fetched_waits_for_that_call() {
+    let setup = setup(AFTER_PUBLICATION, fast_config()).await;
+    let home = setup.home("demo");
+    setup
+        .fake
+        .push_fault(Fault::Slow(Duration::from_millis(300)));
+    let (wide_start, _) = berlin_day(2025, 12, 1);
+    let (_, wide_end) = berlin_day(2025, 12, 4);
+    let (inner_start, inner_end) = berlin_day(2025, 12, 2);
+    let wide = {
+        let home = home.clone();
+        tokio::spawn(async move { home.intervals(wide_start, wide_end).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let inner = home.intervals(inner_start, inner_end).await.unwrap();
+    assert!(inner.complete);
+    assert_eq!(inner.intervals.len(), 96);
+    assert_eq!(wide.await.unwrap().unwrap().intervals.len(), 4 * 96);
+    assert_eq!(setup.fake.call_count(), 1);
+}

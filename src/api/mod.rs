@@ -1,6 +1,7 @@
 //! The HTTP API: routes, problem+json errors, query parsing, HTTP caching,
 //! the API token and request metrics. Handlers read through the upstream
 //! `Registry`; they never touch the upstream or the data directory directly.
+#![warn(missing_docs)]
 
 pub mod caching;
 pub mod middleware;

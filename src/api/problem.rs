@@ -18,7 +18,12 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub enum ApiError {
     /// 400: a query parameter is missing, malformed, unknown, repeated or out of range.
     #[error("{detail}")]
-    BadParameter { parameter: String, detail: String },
+    BadParameter {
+        /// The parameter's name, as the client wrote it.
+        parameter: String,
+        /// What is wrong and what would be right.
+        detail: String,
+    },
     /// 401: an API token is configured and the request lacks it or carries another one.
     #[error(
         "this endpoint needs the header `Authorization: Bearer <api token>` with the service's token"
@@ -46,20 +51,26 @@ pub enum ApiError {
     /// data or errors) and nothing useful is cached.
     #[error("{detail}")]
     BadGateway {
+        /// What failed, for the client.
         detail: String,
+        /// When asking again may succeed.
         retry_at: Option<DateTime<Utc>>,
     },
     /// 503: the upstream cannot be asked right now (rate limited, no data
     /// published yet, the service is still starting) and nothing useful is cached.
     #[error("{detail}")]
     Unavailable {
+        /// What failed, for the client.
         detail: String,
+        /// When asking again may succeed.
         retry_at: Option<DateTime<Utc>>,
     },
     /// 504: the upstream or the request ran out of time and nothing useful is cached.
     #[error("{detail}")]
     GatewayTimeout {
+        /// What failed, for the client.
         detail: String,
+        /// When asking again may succeed.
         retry_at: Option<DateTime<Utc>>,
     },
     /// 500: a bug (a handler panicked); the cause is logged, not returned.

@@ -28,8 +28,11 @@ pub fn latest_instant() -> DateTime<Utc> {
 /// A local day named by `date=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayWord {
+    /// The home's local today.
     Today,
+    /// The home's local tomorrow.
     Tomorrow,
+    /// A calendar date in the home's zone.
     On(NaiveDate),
 }
 
@@ -38,7 +41,9 @@ pub enum DayWord {
 pub enum RangeRequest {
     /// `start` and `end`.
     Between {
+        /// Inclusive.
         start: DateTime<Utc>,
+        /// Exclusive.
         end: DateTime<Utc>,
     },
     /// `date=`.
@@ -50,7 +55,9 @@ pub enum RangeRequest {
 /// A range resolved in the home's zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResolvedRange {
+    /// Inclusive.
     pub start: DateTime<Utc>,
+    /// Exclusive.
     pub end: DateTime<Utc>,
     /// When the same request would resolve to another range (`today` at
     /// local midnight); `None` for explicit instants and dates.

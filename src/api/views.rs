@@ -20,11 +20,15 @@ pub fn local_rfc3339(instant: DateTime<Utc>, zone: Tz) -> String {
 /// One price interval as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct IntervalView {
+    /// Start, in the home's offset at that instant.
     pub starts_at: String,
+    /// End (the next interval's start), in the home's offset.
     pub ends_at: String,
     /// Price per kWh including taxes, in the home's currency.
     pub total: f64,
+    /// The energy part of `total`.
     pub energy: f64,
+    /// The taxes and fees in `total`.
     pub tax: f64,
     /// Tibber's level (`VERY_CHEAP` … `VERY_EXPENSIVE`); null where the source has none.
     pub level: Option<&'static str>,
@@ -47,7 +51,9 @@ impl IntervalView {
 /// A missing stretch of an incomplete answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct GapView {
+    /// First missing instant, in the home's offset.
     pub start: String,
+    /// End of the missing stretch (exclusive).
     pub end: String,
 }
 
@@ -64,11 +70,15 @@ impl GapView {
 /// The body of `/v1/homes/{home_id}/intervals`.
 #[derive(Debug, Clone, Serialize)]
 pub struct IntervalsBody {
+    /// The home asked about.
     pub home_id: String,
+    /// ISO 4217 code of the prices.
     pub currency: String,
-    /// The requested range, resolved in the home's zone.
+    /// Start of the requested range, resolved in the home's zone.
     pub start: String,
+    /// End of the requested range (exclusive).
     pub end: String,
+    /// Every interval starting in the range that the upstream has, in order.
     pub intervals: Vec<IntervalView>,
     /// False when part of the range is missing.
     pub complete: bool,
@@ -86,10 +96,13 @@ pub struct IntervalsBody {
 /// The body of `/v1/homes/{home_id}/intervals/current`.
 #[derive(Debug, Clone, Serialize)]
 pub struct CurrentBody {
+    /// The home asked about.
     pub home_id: String,
+    /// ISO 4217 code of the prices.
     pub currency: String,
     /// The instant the answer is for (the service's clock).
     pub now: String,
+    /// The interval whose span contains `now`.
     pub interval: IntervalView,
 }
 
@@ -97,7 +110,9 @@ pub struct CurrentBody {
 /// `[{"start", "end", "value"}]` directly.
 #[derive(Debug, Clone, Serialize)]
 pub struct RateView {
+    /// Start, in the home's offset.
     pub start: String,
+    /// End (exclusive), in the home's offset.
     pub end: String,
     /// The interval's total price per kWh.
     pub value: f64,

@@ -45,8 +45,11 @@ const ROW_LAYOUT: [&str; 4] = ["total", "energy", "tax", "level"];
 pub struct DecodedSnapshot {
     /// The schema the file was written in (older ones need a re-save).
     pub schema: u32,
+    /// Who the snapshot prices (the id must match the file name).
     pub home: HomeInfo,
+    /// When it was written (schema 0 did not record it).
     pub saved_at: Option<DateTime<Utc>>,
+    /// The live fetch groups, for `Pool::restore`.
     pub snapshot: PoolSnapshot,
 }
 
@@ -54,16 +57,24 @@ pub struct DecodedSnapshot {
 /// a quarantine reason.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    /// No bytes, or only whitespace.
     #[error("file is empty")]
     Empty,
+    /// Valid JSON up to where it stops.
     #[error("file ends early: {0}")]
     Truncated(serde_json::Error),
+    /// Not JSON (NUL bytes, binary, text, NaN literals, numbers out of range).
     #[error("file is not JSON: {0}")]
     NotJson(serde_json::Error),
+    /// JSON, but not a snapshot of any schema we know.
     #[error("file is not a snapshot: {0}")]
     WrongShape(String),
+    /// A schema newer than this build's.
     #[error("file has schema {found}, this build reads up to {SCHEMA_VERSION}")]
-    UnsupportedSchema { found: u64 },
+    UnsupportedSchema {
+        /// The schema the file says it has.
+        found: u64,
+    },
 }
 
 impl DecodeError {

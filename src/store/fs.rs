@@ -48,12 +48,16 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealFileSystem;
 
-impl WritableFile for File {
+/// A file of the real file system (a newtype, so `File`'s own
+/// `write_all` and `sync_all` stay unambiguous for everyone else).
+struct RealFile(File);
+
+impl WritableFile for RealFile {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        Write::write_all(self, bytes)
+        self.0.write_all(bytes)
     }
     fn sync_all(&mut self) -> io::Result<()> {
-        File::sync_all(self)
+        self.0.sync_all()
     }
 }
 
@@ -78,7 +82,7 @@ impl FileSystem for RealFileSystem {
     }
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-        Ok(Box::new(file))
+        Ok(Box::new(RealFile(file)))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         fs::rename(from, to)
@@ -124,8 +128,11 @@ impl fmt::Display for WriteStep {
 #[derive(Debug, thiserror::Error)]
 #[error("{step} {path} failed: {source}")]
 pub struct WriteError {
+    /// The step that failed.
     pub step: WriteStep,
+    /// The snapshot file (or, for `SyncDir`, its directory).
     pub path: PathBuf,
+    /// What the operating system said (ENOSPC, EACCES, EROFS, EIO, …).
     #[source]
     pub source: io::Error,
 }

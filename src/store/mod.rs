@@ -13,6 +13,27 @@
 //!
 //! `{home}` is the home id made safe for a file name by [`names`].
 //! Only this module touches the data directory.
+//!
+//! Wiring, as the app does it (the registry's change hook and the
+//! saver's snapshot source point at each other, hence the `OnceLock`):
+//!
+//! ```text
+//! let store = Store::open(&data_dir)?;                  // Err: print it, exit non-zero
+//! let report = spawn_blocking(move || store.load_all(&pool_config, clock.now()));
+//! let saver: Arc<OnceLock<SaverHandle>> = Arc::default();
+//! let on_change: ChangeHook = Arc::new(move |id| if let Some(s) = saver.get() { s.mark_dirty(id) });
+//! let registry = Registry::new(..., on_change);
+//! for pool in report.pools { registry.insert_pool(pool) }
+//! let source: SnapshotSource = Arc::new(move |id| registry.home(id)
+//!     .map(|home| home.with_pool(|pool| (pool.home().clone(), pool.snapshot()))));
+//! saver.set(Saver::spawn(store, source, saver_config, token.child_token(), &tracker));
+//! for m in report.migrated.iter().filter(|m| m.resave_error.is_some()) { saver.mark_dirty(&m.home_id) }
+//! // /stats: saver.status(id); /readyz: saver.failing_homes();
+//! // shutdown: token.cancel(); tracker.close(); tracker.wait().await;
+//! //           exit non-zero if !saver.unsaved_homes().is_empty()
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod fixtures;
 pub mod format;
@@ -24,7 +45,9 @@ mod saver;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -52,6 +75,7 @@ pub enum StoreError {
         holder_suffix(.holder)
     )]
     Locked {
+        /// The data directory, absolute.
         dir: PathBuf,
         /// The holder's pid, as it wrote it into the lock file.
         holder: Option<String>,
@@ -59,8 +83,11 @@ pub enum StoreError {
     /// The directory cannot be created, locked or listed.
     #[error("cannot {action} data directory {}: {source}", .dir.display())]
     Io {
+        /// The data directory, absolute.
         dir: PathBuf,
+        /// What was being done, as a verb phrase for the message.
         action: &'static str,
+        /// What the operating system said.
         #[source]
         source: io::Error,
     },
@@ -77,31 +104,43 @@ fn holder_suffix(holder: &Option<String>) -> String {
 /// (see [`WriteError`] for the one exception) and the home stays dirty.
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
+    /// The upstream's id cannot be a file name (empty or far too long).
     #[error("home id {home_id:?} cannot be saved: {source}")]
     HomeId {
+        /// The id as the upstream sent it.
         home_id: String,
+        /// Why it cannot be a file name.
         #[source]
         source: HomeIdError,
     },
+    /// Serializing failed (cannot happen for a valid pool; kept typed).
     #[error("cannot encode the snapshot of home {home_id}: {source}")]
     Encode {
+        /// The home.
         home_id: String,
+        /// serde_json's reason.
         #[source]
         source: serde_json::Error,
     },
+    /// A step of the atomic write failed.
     #[error(transparent)]
     Write(#[from] WriteError),
     /// A file that could not be read is still in the way and could not be
     /// moved aside; it is never overwritten.
     #[error("{} could not be read and cannot be moved aside, so it is not overwritten: {source}", .path.display())]
     Blocked {
+        /// The unreadable file.
         path: PathBuf,
+        /// Why moving it aside failed.
         #[source]
         source: io::Error,
     },
     /// The snapshot source panicked while taking the snapshot.
     #[error("taking the snapshot of home {home_id} panicked")]
-    SourcePanicked { home_id: String },
+    SourcePanicked {
+        /// The home.
+        home_id: String,
+    },
 }
 
 /// Why a snapshot file was moved aside; the label of
@@ -121,7 +160,10 @@ pub enum QuarantineReason {
     /// An interval off the grid or with a non-finite price (`Pool::restore` refused it).
     InvalidIntervals,
     /// Written by a newer build; kept as `.unsupported-v{version}` for a roll-forward.
-    UnsupportedSchema { version: u64 },
+    UnsupportedSchema {
+        /// The schema the file says it has.
+        version: u64,
+    },
     /// A `.json` file whose name is not one we write.
     BadName,
     /// The file could not be read (I/O error).
@@ -173,6 +215,7 @@ pub struct Quarantined {
     /// Where it is now; `None` when moving it failed (it then blocks
     /// saves of that home until it can be moved).
     pub moved_to: Option<PathBuf>,
+    /// Why it was not loaded.
     pub reason: QuarantineReason,
     /// What exactly was wrong, for the log and the report.
     pub detail: String,
@@ -181,7 +224,9 @@ pub struct Quarantined {
 /// A file in an older schema that was loaded and written again in the current one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Migrated {
+    /// The home.
     pub home_id: String,
+    /// The schema the file had.
     pub from_schema: u32,
     /// The re-save's error, if it failed (the home should then be marked dirty).
     pub resave_error: Option<String>,
@@ -222,6 +267,9 @@ struct StoreInner {
     blocked: Mutex<HashMap<PathBuf, QuarantineReason>>,
     _lock: DataDirLock,
 }
+
+/// One file's load: the pool and its schema, or why it cannot be used.
+type LoadResult = Result<(Pool, u32), (QuarantineReason, String)>;
 
 fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -424,11 +472,11 @@ impl Store {
             .filter(|n| n.ends_with(".json") && !n.contains(TEMP_INFIX))
             .collect();
         names.sort();
-        for name in names {
-            let path = self.inner.homes_dir.join(&name);
-            let stem = name.trim_end_matches(".json");
-            let home_id = names::decode_home_id(stem);
-            match self.load_one(&path, home_id.as_deref(), pool_config, now) {
+        let loaded = self.load_files(&names, pool_config, now);
+        for (name, result) in names.iter().zip(loaded) {
+            let path = self.inner.homes_dir.join(name);
+            let home_id = names::decode_home_id(name.trim_end_matches(".json"));
+            match result {
                 Ok((pool, schema)) => {
                     if schema < format::SCHEMA_VERSION {
                         let home = pool.home().clone();
@@ -467,13 +515,82 @@ impl Store {
         report
     }
 
+    /// Reads, decodes and restores `names` on all cores (decoding and
+    /// rebuilding the index is CPU-bound: 1,000 homes must load in well
+    /// under a second). Results come back in the order of `names`.
+    fn load_files(
+        &self,
+        names: &[String],
+        pool_config: &PoolConfig,
+        now: DateTime<Utc>,
+    ) -> Vec<LoadResult> {
+        let load = |name: &String| -> LoadResult {
+            let path = self.inner.homes_dir.join(name);
+            let home_id = names::decode_home_id(name.trim_end_matches(".json"));
+            // A file must not be able to take the process down, even
+            // through a bug in a decoder: a panic quarantines the file.
+            catch_unwind(AssertUnwindSafe(|| {
+                self.load_one(&path, home_id.as_deref(), pool_config, now)
+            }))
+            .unwrap_or_else(|_| {
+                Err((
+                    QuarantineReason::WrongShape,
+                    "loading the file panicked".to_owned(),
+                ))
+            })
+        };
+        let n_threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8)
+            .min(names.len());
+        if n_threads <= 1 {
+            return names.iter().map(load).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let mut results: Vec<Option<LoadResult>> =
+            std::iter::repeat_with(|| None).take(names.len()).collect();
+        let done: Vec<(usize, LoadResult)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..n_threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let index = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(name) = names.get(index) else { break };
+                            done.push((index, load(name)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| worker.join().unwrap_or_default())
+                .collect()
+        });
+        for (index, result) in done {
+            results[index] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| {
+                    Err((
+                        QuarantineReason::WrongShape,
+                        "the loader thread died".to_owned(),
+                    ))
+                })
+            })
+            .collect()
+    }
+
     fn load_one(
         &self,
         path: &Path,
         home_id: Option<&str>,
         pool_config: &PoolConfig,
         now: DateTime<Utc>,
-    ) -> Result<(Pool, u32), (QuarantineReason, String)> {
+    ) -> LoadResult {
         let Some(home_id) = home_id else {
             return Err((
                 QuarantineReason::BadName,

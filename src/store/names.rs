@@ -12,10 +12,15 @@ pub const MAX_STEM_BYTES: usize = 180;
 /// Why a home id cannot be used as a file name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HomeIdError {
+    /// An empty id has no file name.
     #[error("home id is empty")]
     Empty,
+    /// The escaped id would not fit in a file name.
     #[error("home id encodes to {bytes} bytes, more than the {MAX_STEM_BYTES} a file name allows")]
-    TooLong { bytes: usize },
+    TooLong {
+        /// Length of the escaped id.
+        bytes: usize,
+    },
 }
 
 fn is_plain(byte: u8) -> bool {

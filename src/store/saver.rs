@@ -48,6 +48,7 @@ pub struct SaverConfig {
     /// First wait after a failed write (default 1 s), doubling, with up to
     /// 100 % jitter added, and never more than `retry_max_delay` (default 60 s).
     pub retry_min_delay: Duration,
+    /// The longest wait between two attempts at a failing write.
     pub retry_max_delay: Duration,
     /// Writes running at once, across homes (default 4): 1,000 homes
     /// flushed at shutdown must not take 1,000 blocking threads.
@@ -162,8 +163,8 @@ impl HomeState {
         let debounced = if flushing {
             pending.first_change
         } else {
-            (pending.last_change + config.save_delay)
-                .min(pending.first_change + config.save_max_delay)
+            later(pending.last_change, config.save_delay)
+                .min(later(pending.first_change, config.save_max_delay))
         };
         Some(
             self.retry_at
@@ -248,6 +249,10 @@ impl Saver {
             homes: Mutex::default(),
             wake: Notify::new(),
         });
+        let config = SaverConfig {
+            max_concurrent_writes: config.max_concurrent_writes.max(1),
+            ..config
+        };
         let worker = Worker {
             store,
             source,
@@ -261,7 +266,9 @@ impl Saver {
     }
 }
 
-type WriteResult = (String, Result<(), SaveError>);
+/// The home and what its write did: `Ok(true)` written, `Ok(false)`
+/// nothing to write (the home is gone).
+type WriteResult = (String, Result<bool, SaveError>);
 
 struct Worker {
     store: Store,
@@ -280,6 +287,14 @@ struct Scan {
     next_due: Option<Instant>,
     /// Whether any home has changes not on disk.
     any_dirty: bool,
+}
+
+/// `instant + delay`, saturating far in the future instead of panicking
+/// on a huge configured delay.
+fn later(instant: Instant, delay: Duration) -> Instant {
+    instant
+        .checked_add(delay)
+        .unwrap_or_else(|| instant + Duration::from_secs(30 * 365 * 86_400))
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {
@@ -309,7 +324,7 @@ impl Worker {
     /// until the deadline.
     async fn flush(mut self) {
         let shared = Arc::clone(&self.shared);
-        let deadline = Instant::now() + self.config.shutdown_deadline;
+        let deadline = later(Instant::now(), self.config.shutdown_deadline);
         for state in lock_ignoring_poison(&shared.homes).values_mut() {
             state.retry_at = None;
         }
@@ -373,10 +388,11 @@ impl Worker {
         let source = Arc::clone(&self.source);
         let task_home = home_id.clone();
         let handle = self.writes.spawn_blocking(move || {
+            let _span = tracing::info_span!("save", home_id = %task_home).entered();
             // The snapshot is taken now, at write time, so it is the latest.
             let result = catch_unwind(AssertUnwindSafe(|| match source(&task_home) {
-                Some((home, snapshot)) => store.save(&home, &snapshot, Utc::now()),
-                None => Ok(()),
+                Some((home, snapshot)) => store.save(&home, &snapshot, Utc::now()).map(|()| true),
+                None => Ok(false),
             }))
             .unwrap_or_else(|_| {
                 Err(SaveError::SourcePanicked {
@@ -413,7 +429,7 @@ impl Worker {
         let state = homes.entry(home_id.clone()).or_default();
         let saved = state.in_flight.take();
         match result {
-            Ok(()) => {
+            Ok(written) => {
                 if state.consecutive_failures > 0 {
                     tracing::info!(
                         home_id,
@@ -421,7 +437,9 @@ impl Worker {
                         "snapshot saved again after failed writes"
                     );
                 }
-                state.last_save = Some(Utc::now());
+                if written {
+                    state.last_save = Some(Utc::now());
+                }
                 state.last_error = None;
                 state.consecutive_failures = 0;
                 state.backoff = None;
@@ -440,7 +458,7 @@ impl Worker {
                     .next()
                     .unwrap_or(config.retry_max_delay)
                     .min(config.retry_max_delay);
-                state.retry_at = Some(Instant::now() + delay);
+                state.retry_at = Some(later(Instant::now(), delay));
                 tracing::warn!(
                     home_id,
                     %error,

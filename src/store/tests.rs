@@ -238,3 +238,110 @@ fn a_saved_home_loads_back_and_hostile_ids_stay_inside_the_directory() {
         );
     }
 }
+
+mod properties {
+    use super::*;
+    use crate::pool::{GroupSnapshot, PoolSnapshot};
+    use proptest::prelude::*;
+
+    fn any_level() -> impl Strategy<Value = Option<PriceLevel>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(PriceLevel::VeryCheap)),
+            Just(Some(PriceLevel::Cheap)),
+            Just(Some(PriceLevel::Normal)),
+            Just(Some(PriceLevel::Expensive)),
+            Just(Some(PriceLevel::VeryExpensive)),
+        ]
+    }
+
+    fn any_price() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            -1e6f64..1e6,
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::MIN_POSITIVE),
+            Just(5e-324),
+            Just(f64::MAX),
+            Just(f64::MIN),
+            any::<f64>().prop_filter("finite", |v| v.is_finite()),
+        ]
+    }
+
+    /// Intervals in start order with random gaps and resolutions: what a
+    /// group holds after touches removed some of its intervals.
+    fn any_group() -> impl Strategy<Value = GroupSnapshot> {
+        (
+            0i64..2_000_000,
+            prop::collection::vec(
+                (
+                    0i64..3,
+                    any::<bool>(),
+                    any_price(),
+                    any_price(),
+                    any_price(),
+                    any_level(),
+                ),
+                0..60,
+            ),
+        )
+            .prop_map(|(first_slot, rows)| {
+                let mut start = fixtures::day_start() + Duration::minutes(15 * first_slot);
+                let intervals = rows
+                    .into_iter()
+                    .map(|(skip, hourly, total, energy, tax, level)| {
+                        start += Duration::minutes(15 * skip);
+                        let resolution = if hourly {
+                            Resolution::Hour
+                        } else {
+                            Resolution::QuarterHour
+                        };
+                        let interval = Interval {
+                            starts_at: start,
+                            resolution,
+                            total,
+                            energy,
+                            tax,
+                            level,
+                        };
+                        start = interval.ends_at();
+                        interval
+                    })
+                    .collect();
+                GroupSnapshot {
+                    fetched_at: fixtures::day_start() + Duration::seconds(first_slot),
+                    intervals,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn encoding_is_lossless_for_any_prices_gaps_and_resolutions(
+            groups in prop::collection::vec(any_group(), 0..5),
+            id in "[a-z0-9./ -]{1,20}",
+        ) {
+            let snapshot = PoolSnapshot { groups, last_fetch: Some(saved_at()) };
+            let home = fixtures::home(&id);
+            let bytes = format::encode(&home, &snapshot, saved_at()).unwrap();
+            let decoded = format::decode(&bytes).unwrap();
+            prop_assert_eq!(decoded.home, home);
+            prop_assert_eq!(decoded.snapshot, snapshot);
+        }
+
+        #[test]
+        fn damaged_bytes_never_panic_the_loader(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let pool = fixtures::pool("demo", 96, 4);
+            let mut bytes = format::encode(pool.home(), &pool.snapshot(), saved_at()).unwrap();
+            for (index, byte) in edits {
+                let at = index.index(bytes.len());
+                bytes[at] = byte;
+            }
+            if let Ok(decoded) = format::decode(&bytes) {
+                let _ = Pool::restore(decoded.home, PoolConfig::default(), decoded.snapshot, saved_at());
+            }
+        }
+    }
+}

@@ -39,7 +39,10 @@ pub const DEFAULT_TOKEN: &str = "fake-token-5f3c9a";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// HTTP 429, with `Retry-After: {seconds}` when given.
-    RateLimited { retry_after: Option<u64> },
+    RateLimited {
+        /// Seconds to send in `Retry-After`; `None` sends no header.
+        retry_after: Option<u64>,
+    },
     /// HTTP 428, as Tibber sends when it throttles.
     PreconditionRequired,
     /// HTTP 500.
@@ -53,7 +56,12 @@ pub enum Fault {
     /// HTTP 200 with an HTML body.
     NonJson,
     /// HTTP 200 with `errors: [{message, extensions: {code}}]` and `data: null`.
-    GraphqlError { code: String, message: String },
+    GraphqlError {
+        /// `extensions.code`, e.g. `UNAUTHENTICATED`.
+        code: String,
+        /// The error's message.
+        message: String,
+    },
     /// The outage mode: `current: null, today: [], tomorrow: []`.
     EmptyData,
     /// HTTP 200 with JSON of the wrong shape.
@@ -469,11 +477,17 @@ fn price_info_range(
         .last()
         .map(|iv| encode_cursor(iv.starts_at, zone.zone));
     let rendered: Vec<Value> = nodes.iter().map(|iv| node(iv, zone)).collect();
-    json!({
-        "pageInfo": {"endCursor": end_cursor, "hasNextPage": has_next},
-        "nodes": rendered,
-        "edges": rendered.iter().map(|n| json!({"node": n})).collect::<Vec<_>>(),
-    })
+    let mut range = json!({"pageInfo": {"endCursor": end_cursor, "hasNextPage": has_next}});
+    // Connections offer `edges { node }` as well as `nodes`; render what was asked.
+    if query.contains("edges") {
+        range["edges"] = rendered
+            .iter()
+            .map(|n| json!({"node": n}))
+            .collect::<Vec<_>>()
+            .into();
+    }
+    range["nodes"] = rendered.into();
+    range
 }
 
 fn node(interval: &Interval, zone: &DemoZone) -> Value {

@@ -69,26 +69,39 @@ impl std::fmt::Display for UpstreamErrorKind {
 /// shortened bodies).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum UpstreamError {
+    /// HTTP 401/403 or GraphQL `UNAUTHENTICATED`.
     #[error("upstream refused the token: {0}")]
     Auth(String),
+    /// HTTP 429/428 or a GraphQL rate-limit error.
     #[error("upstream rate limited us: {message}")]
     RateLimited {
+        /// What the upstream said (status code or GraphQL message).
         message: String,
         /// From `Retry-After`, when the upstream sent one.
         retry_after: Option<std::time::Duration>,
     },
+    /// Our own budget is spent; no call was made.
     #[error("upstream call budget exhausted until {retry_at}")]
-    BudgetExhausted { retry_at: DateTime<Utc> },
+    BudgetExhausted {
+        /// When the budget has a call again.
+        retry_at: DateTime<Utc>,
+    },
+    /// 5xx, connection errors, non-JSON bodies, GraphQL errors without data.
     #[error("upstream failed transiently: {0}")]
     Transient(String),
+    /// The fetch deadline passed.
     #[error("upstream did not answer within {0:?}")]
     Timeout(std::time::Duration),
+    /// `current: null, today: []`.
     #[error("upstream answered with no price data (known outage mode)")]
     EmptyData,
+    /// JSON of the wrong shape, or a query the upstream rejected.
     #[error("upstream answer has an unexpected shape: {0}")]
     Malformed(String),
+    /// `viewer.home` is null.
     #[error("upstream does not know home {0}")]
     HomeNotFound(String),
+    /// `currentSubscription` is null.
     #[error("home {0} has no active subscription")]
     NoSubscription(String),
 }
@@ -115,8 +128,11 @@ impl UpstreamError {
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct FetchError {
+    /// What failed, for the status code and problem type.
     pub kind: UpstreamErrorKind,
+    /// A human-readable description (never holds the token).
     pub message: String,
+    /// When asking again may succeed.
     pub retry_at: Option<DateTime<Utc>>,
 }
 

@@ -44,6 +44,7 @@ pub struct Cooldown {
     pub until_instant: Instant,
     /// The failure that started it.
     pub kind: UpstreamErrorKind,
+    /// Its description.
     pub message: String,
 }
 

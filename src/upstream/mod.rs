@@ -6,7 +6,9 @@
 //! - [`tibber`]: the GraphQL client.
 //! - [`gate`]: call budget, rate-limit cooldown, retries with backoff.
 //! - [`registry`]: `Registry` and `Home` (single-flight, negative cache, stale-if-error).
-//! - [`prefetch`]: today and tomorrow fetched after publication.
+//! - `prefetch`: today and tomorrow fetched after publication.
+
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod demo;

@@ -65,8 +65,11 @@ pub struct UpstreamStatus {
 /// A failure as `UpstreamStatus` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusError {
+    /// What failed.
     pub kind: UpstreamErrorKind,
+    /// Its description.
     pub message: String,
+    /// When it failed.
     pub at: DateTime<Utc>,
 }
 

@@ -41,9 +41,11 @@ pub trait PriceSource: Send + Sync {
 /// One fetch the coordinator asks a source for.
 #[derive(Debug, Clone)]
 pub struct FetchRequest {
+    /// The home to fetch for (its id and zone).
     pub home: HomeInfo,
     /// Wanted intervals start in `[start, end)`.
     pub start: DateTime<Utc>,
+    /// End of the wanted range (exclusive).
     pub end: DateTime<Utc>,
     /// The service's wall clock when the fetch began (decides what is "recent").
     pub now: DateTime<Utc>,
@@ -102,7 +104,9 @@ impl PriceSource for DemoSource {
 /// Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Source {
+    /// The offline demo market.
     Demo(Arc<DemoSource>),
+    /// Tibber's GraphQL API.
     Tibber(Arc<TibberSource>),
 }
 
