@@ -37,7 +37,9 @@ pub enum View {
 /// A body ready to send, with its `ETag`.
 #[derive(Debug, Clone)]
 pub struct Rendered {
+    /// The JSON body; cloning it shares the bytes.
     pub body: Bytes,
+    /// Its strong validator, quoted (see `caching::etag_of`).
     pub etag: Arc<str>,
 }
 

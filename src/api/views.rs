@@ -137,12 +137,19 @@ impl RateView {
 /// unit tests hold the two renderings equal.
 #[derive(Debug, Clone, Copy)]
 pub struct IntervalsJson<'a> {
+    /// The home the answer is for.
     pub home_id: &'a str,
+    /// The home's currency (ISO 4217).
     pub currency: &'a str,
+    /// The home's zone: every instant is written in its offset.
     pub zone: Tz,
+    /// The requested range, resolved.
     pub start: DateTime<Utc>,
+    /// The requested range's end (exclusive).
     pub end: DateTime<Utc>,
+    /// The answer's intervals, in order.
     pub intervals: &'a [Interval],
+    /// False when part of the range is missing.
     pub complete: bool,
     /// Why the answer is incomplete (written only when it is).
     pub reason: Option<&'a str>,
