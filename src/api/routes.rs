@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -145,6 +146,30 @@ fn uncached_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     response
 }
 
+/// What every per-home handler reads from its request: the `{home_id}`
+/// path segment, the raw query (parsed by hand, see `query`) and the
+/// headers (`If-None-Match`).
+struct HomeRequest {
+    home_id: String,
+    query: Option<String>,
+    headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for HomeRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(home_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(HomeRequest {
+            home_id,
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
 fn find_home(state: &ApiState, home_id: &str) -> Result<Home, ApiError> {
     state
         .registry
@@ -217,13 +242,12 @@ struct RangeAnswer {
 /// the home for that range; an upstream failure with nothing cached is an error.
 async fn answer_range(
     state: &ApiState,
-    home_id: &str,
-    query: Option<&str>,
+    request: &HomeRequest,
     now: DateTime<Utc>,
     default: DefaultRange,
 ) -> Result<RangeAnswer, ApiError> {
-    let home = find_home(state, home_id)?;
-    let pairs = parse_pairs(query, RANGE_PARAMETERS)?;
+    let home = find_home(state, &request.home_id)?;
+    let pairs = parse_pairs(request.query.as_deref(), RANGE_PARAMETERS)?;
     let range = parse_range(&pairs)?.resolve(home.info().zone, now, default);
     let answer = answer_for(&home, range).await?;
     let max_age_seconds = max_age(now, Some(next_change(now, &range, &answer)));
@@ -258,12 +282,10 @@ fn next_change(now: DateTime<Utc>, range: &ResolvedRange, answer: &Answer) -> Da
 async fn intervals(
     State(state): State<ApiState>,
     Extension(cache): Extension<Arc<RenderCache>>,
-    Path(home_id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    request: HomeRequest,
 ) -> Response {
     let now = state.clock.now();
-    let result = answer_range(&state, &home_id, query.as_deref(), now, DefaultRange::Today)
+    let result = answer_range(&state, &request, now, DefaultRange::Today)
         .await
         .map(|found| {
             let RangeAnswer {
@@ -298,7 +320,12 @@ async fn intervals(
                 answer.complete,
                 || body.render(),
             );
-            cached_json_with_etag(&headers, rendered.body, &rendered.etag, max_age_seconds)
+            cached_json_with_etag(
+                &request.headers,
+                rendered.body,
+                &rendered.etag,
+                max_age_seconds,
+            )
         });
     respond(now, result)
 }
@@ -306,50 +333,37 @@ async fn intervals(
 async fn rates(
     State(state): State<ApiState>,
     Extension(cache): Extension<Arc<RenderCache>>,
-    Path(home_id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    request: HomeRequest,
 ) -> Response {
     let now = state.clock.now();
-    let result = answer_range(
-        &state,
-        &home_id,
-        query.as_deref(),
-        now,
-        DefaultRange::Upcoming,
-    )
-    .await
-    .map(|found| {
-        let info = found.home.info();
-        let answer = &found.answer;
-        let rendered = cache.get_or_render(
-            View::Rates,
-            &info,
-            (found.range.start, found.range.end),
-            &answer.intervals,
-            answer.complete,
-            || rates_json(&answer.intervals, info.zone),
-        );
-        cached_json_with_etag(
-            &headers,
-            rendered.body,
-            &rendered.etag,
-            found.max_age_seconds,
-        )
-    });
+    let result = answer_range(&state, &request, now, DefaultRange::Upcoming)
+        .await
+        .map(|found| {
+            let info = found.home.info();
+            let answer = &found.answer;
+            let rendered = cache.get_or_render(
+                View::Rates,
+                &info,
+                (found.range.start, found.range.end),
+                &answer.intervals,
+                answer.complete,
+                || rates_json(&answer.intervals, info.zone),
+            );
+            cached_json_with_etag(
+                &request.headers,
+                rendered.body,
+                &rendered.etag,
+                found.max_age_seconds,
+            )
+        });
     respond(now, result)
 }
 
-async fn current(
-    State(state): State<ApiState>,
-    Path(home_id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn current(State(state): State<ApiState>, request: HomeRequest) -> Response {
     let now = state.clock.now();
     let result = async {
-        let home = find_home(&state, &home_id)?;
-        parse_pairs(query.as_deref(), &[])?;
+        let home = find_home(&state, &request.home_id)?;
+        parse_pairs(request.query.as_deref(), &[])?;
         // An hourly interval containing now starts at most 45 minutes before now's quarter.
         let quarter_start = now.timestamp() - now.timestamp().rem_euclid(QUARTER_SECONDS);
         let quarter_start = DateTime::from_timestamp(quarter_start, 0).unwrap_or(now);
@@ -384,7 +398,7 @@ async fn current(
             interval: IntervalView::new(interval, info.zone),
         };
         let seconds = max_age(now, Some(interval.ends_at()));
-        Ok(cached_json(&headers, &body, seconds))
+        Ok(cached_json(&request.headers, &body, seconds))
     }
     .await;
     respond(now, result)
@@ -400,14 +414,10 @@ struct StatsBody {
     upstream: UpstreamStatus,
 }
 
-async fn stats(
-    State(state): State<ApiState>,
-    Path(home_id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn stats(State(state): State<ApiState>, request: HomeRequest) -> Response {
     let now = state.clock.now();
-    let result = find_home(&state, &home_id).and_then(|home| {
-        parse_pairs(query.as_deref(), &[])?;
+    let result = find_home(&state, &request.home_id).and_then(|home| {
+        parse_pairs(request.query.as_deref(), &[])?;
         let info = home.info();
         Ok(uncached_json(
             StatusCode::OK,

@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{FALL_BACK_MORNING, spawn_app, spawn_app_with};
 
 fn instants(body: &Value, field: &str) -> Vec<DateTime<FixedOffset>> {
     body["intervals"]
@@ -101,9 +101,10 @@ async fn spring_forward_before_the_quarter_hour_switch_has_23_hours() {
     assert_eq!(starts[2].to_rfc3339(), "2025-03-30T03:00:00+02:00");
 }
 
-#[tokio::test]
-async fn tomorrow_before_publication_is_incomplete_with_a_retry_time() {
-    let app = spawn_app_with(&["--now", "2025-10-20T10:00:00+02:00"]).await;
+/// At `now` (before 13:00 local), `date=tomorrow` is incomplete, says why,
+/// lists the missing day, and is retried no earlier than `publication`.
+async fn assert_tomorrow_waits_for_publication(now: &str, publication: &str) {
+    let app = spawn_app_with(&["--now", now]).await;
     let body = app
         .get_json("/v1/homes/demo/intervals?date=tomorrow", StatusCode::OK)
         .await;
@@ -111,7 +112,7 @@ async fn tomorrow_before_publication_is_incomplete_with_a_retry_time() {
     assert!(body["reason"].is_string());
     assert!(!body["missing"].as_array().unwrap().is_empty());
     let retry_at = DateTime::parse_from_rfc3339(body["retry_at"].as_str().unwrap()).unwrap();
-    let publication = DateTime::parse_from_rfc3339("2025-10-20T13:00:00+02:00").unwrap();
+    let publication = DateTime::parse_from_rfc3339(publication).unwrap();
     assert!(
         retry_at >= publication,
         "not before 13:00 local: {retry_at}"
@@ -119,20 +120,14 @@ async fn tomorrow_before_publication_is_incomplete_with_a_retry_time() {
 }
 
 #[tokio::test]
-async fn on_the_fall_back_day_tomorrow_is_retried_at_13_local_not_12() {
-    let app = spawn_app().await;
-    let body = app
-        .get_json("/v1/homes/demo/intervals?date=tomorrow", StatusCode::OK)
+async fn tomorrow_before_publication_is_incomplete_with_a_retry_time() {
+    assert_tomorrow_waits_for_publication("2025-10-20T10:00:00+02:00", "2025-10-20T13:00:00+02:00")
         .await;
-    assert_eq!(body["complete"], false);
-    assert!(body["reason"].is_string());
-    assert!(!body["missing"].as_array().unwrap().is_empty());
-    let retry_at = DateTime::parse_from_rfc3339(body["retry_at"].as_str().unwrap()).unwrap();
-    let publication = DateTime::parse_from_rfc3339("2025-10-26T13:00:00+01:00").unwrap();
-    assert!(
-        retry_at >= publication,
-        "not before 13:00 local: {retry_at}"
-    );
+}
+
+#[tokio::test]
+async fn on_the_fall_back_day_tomorrow_is_retried_at_13_local_not_12() {
+    assert_tomorrow_waits_for_publication(FALL_BACK_MORNING, "2025-10-26T13:00:00+01:00").await;
 }
 
 #[tokio::test]

@@ -151,3 +151,38 @@ async fn not_ready_while_no_home_is_known_and_ready_from_snapshots_while_upstrea
     let day = restarted.get_json(PAST_DAY, StatusCode::OK).await;
     assert_eq!(day["complete"], true, "served from the restored snapshot");
 }
+
+#[tokio::test]
+async fn a_request_over_the_request_timeout_is_a_504_problem() {
+    let fake = start_fake_tibber().await;
+    let mut flags = tibber_flags(&fake);
+    flags.extend(["--fetch-deadline", "10s", "--request-timeout", "300ms"]);
+    let app = crate::helpers::spawn_app_with(&flags).await;
+    fake.set_fault(Some(Fault::Slow(std::time::Duration::from_secs(3))));
+    assert_problem(app.get(PAST_DAY).await, StatusCode::GATEWAY_TIMEOUT).await;
+}
+
+#[tokio::test]
+async fn a_graceful_stop_lets_the_request_in_flight_finish() {
+    let fake = start_fake_tibber().await;
+    let app = spawn_app_against(&fake).await;
+    fake.clear_calls();
+    fake.push_fault(Fault::Slow(std::time::Duration::from_millis(700)));
+    let in_flight = {
+        let client = app.client.clone();
+        let url = format!("{}{PAST_DAY}", app.address);
+        tokio::spawn(async move { client.get(url).send().await })
+    };
+    while fake.call_count() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let data_dir = app.stop().await;
+    let response = in_flight.await.unwrap().expect("answered, not dropped");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["intervals"].as_array().unwrap().len(), 96);
+    assert!(
+        data_dir.path().join("homes").join("demo.json").exists(),
+        "what the in-flight fetch added was flushed"
+    );
+}
