@@ -16,13 +16,14 @@
 #   4. restarts pricepool on 10,000 homes x 960 intervals written by
 #      `bench-snapshots` (the store's real writer), timing start-up to
 #      /readyz, and drives the same workloads across all 10,000 homes;
-#   5. serves each workload's body from nginx (worker_processes 2,
-#      access_log off) with the same wrk settings;
+#   5. right before each of them, serves that workload's body from nginx
+#      (worker_processes 2, access_log off) with the same wrk settings and
+#      path list: the ceiling, under the same machine load;
 #   6. writes the figures and the command into BENCHMARKS.md between the
 #      results markers (the text around them is kept).
 #
-# Usage:  benches/load/run.sh            (10 s per workload, ~6 minutes)
-#         QUICK=1 benches/load/run.sh    (3 s per workload, smaller big run)
+# Usage:  benches/load/run.sh            (10 s per workload, ~10 minutes)
+#         QUICK=1 benches/load/run.sh    (3 s per workload, ~4 minutes)
 # Knobs (environment): DURATION, CONNECTIONS, WRK_THREADS, BIG_HOMES,
 # NOW (the clock of pricepool and the fake), OUT (the markdown file),
 # KEEP=1 (keep the temp dir with logs and wrk outputs).
@@ -336,7 +337,7 @@ EOF
 #   measure SCENARIO WORKLOAD HOMES PATHS_FILE PORT PID SERVER [STRETCHES]
 measure() {
     local scenario=$1 workload=$2 n_homes=$3 paths_file=$4 port=$5 pid=$6 server=$7
-    local stretches=${8:-}
+    local stretches=${8:--} # "-": no cold stretches (empty fields would merge in `read`)
     local out=$WORK/wrk-$scenario-$workload-$n_homes-$server.txt
     local rss_before rss_after calls_before=0 calls_after=0 result
     rss_before=$(rss_kib "$pid")
@@ -350,15 +351,31 @@ measure() {
     jq -r --arg scenario "$scenario" --arg workload "$workload" --arg homes "$n_homes" \
         --arg server "$server" --arg rss_before "$rss_before" --arg rss_after "$rss_after" \
         --arg calls $((calls_after - calls_before)) --arg stretches "$stretches" \
-        --arg paths "$(wc -l <"$paths_file")" '
+        --arg paths "$(wc -l <"$paths_file")" \
+        --arg ceiling_rps "${CEILING_RPS:-0}" --arg ceiling_p99 "${CEILING_P99:-0}" '
         [$scenario, $workload, $homes, $server,
          (.requests / (.duration_us / 1e6) | floor),
          (.p50_us / 1000), (.p99_us / 1000), (.p999_us / 1000),
          (.non2xx + .connect + .read + .write + .timeout),
          .non2xx, (.connect + .read + .write + .timeout),
          ($rss_before | tonumber), ($rss_after | tonumber),
-         $calls, $stretches, .requests, ($paths | tonumber)] | @tsv' <<<"$result" >>"$RESULTS"
+         $calls, $stretches, .requests, ($paths | tonumber),
+         ($ceiling_rps | tonumber), ($ceiling_p99 | tonumber)] | @tsv' <<<"$result" >>"$RESULTS"
     log "$(tail -1 "$RESULTS" | awk -F'\t' '{ printf "%-6s %-8s %5s homes %-9s %7d req/s p50 %.2f p99 %.2f p99.9 %.2f ms errors %d calls %s", $1, $2, $3, $4, $5, $6, $7, $8, $9, $14 }')"
+    if [[ $server == nginx ]]; then
+        CEILING_RPS=$(tail -1 "$RESULTS" | cut -f5)
+        CEILING_P99=$(tail -1 "$RESULTS" | cut -f7)
+    fi
+}
+
+# The ceiling for the next pricepool measurement: nginx serving the body of
+# `kind` (as pricepool answers it for `demo`) over the same path list,
+# measured right before, so both see the same machine load.
+#   measure_ceiling SCENARIO WORKLOAD HOMES PATHS_FILE BODY_KIND
+measure_ceiling() {
+    cp "$WORK/bodies/$5.json" "$WORK/nginx/www/body.json.tmp"
+    mv "$WORK/nginx/www/body.json.tmp" "$WORK/nginx/www/body.json"
+    measure "$1" "$2" "$3" "$4" "$NGINX_PORT" "$NGINX_PID" nginx
 }
 
 # Asks every path of `paths_file` that matches nothing cold (up to `limit`)
@@ -387,29 +404,27 @@ run_workloads() {
             paths_file=$WORK/paths-$scenario-$kind-$n.txt
             write_paths "$kind" "$homes_file" >"$paths_file"
             check_paths "$PP_PORT" "$paths_file" "$kind" 20
+            measure_ceiling "$scenario" "$kind" "$n" "$paths_file" "$kind"
             measure "$scenario" "$kind" "$n" "$paths_file" "$PP_PORT" "$PP_PID" pricepool
         done
         paths_file=$WORK/paths-$scenario-mixed-$n.txt
         write_mixed_paths "$homes_file" "$first_cold" >"$paths_file"
+        measure_ceiling "$scenario" mixed "$n" "$paths_file" range
         measure "$scenario" mixed "$n" "$paths_file" "$PP_PORT" "$PP_PID" pricepool "$COLD_STRETCHES"
         first_cold=$((first_cold + COLD_STRETCHES))
     done
 }
 
-# The ceiling: nginx serving each workload's body (taken from pricepool at
-# one home) for the same wrk settings and path list.
-run_ceiling() {
-    local kind paths_file
-    start_nginx
+# Keeps each workload's body as pricepool answers it for `demo`: the
+# static files nginx serves as the ceiling.
+save_bodies() {
+    local kind
+    mkdir -p "$WORK/bodies"
     for kind in range current today rates; do
-        paths_file=$WORK/paths-ceiling-$kind.txt
-        path_of "$kind" demo >"$paths_file"
-        curl -sf "http://127.0.0.1:$PP_PORT$(head -1 "$paths_file")" >"$WORK/nginx/www/body.json"
-        BODY_BYTES[$kind]=$(wc -c <"$WORK/nginx/www/body.json")
-        measure ceiling "$kind" 1 "$paths_file" "$NGINX_PORT" "$NGINX_PID" nginx
+        curl -sf "http://127.0.0.1:$PP_PORT$(path_of "$kind" demo)" >"$WORK/bodies/$kind.json" ||
+            die "cannot fetch the $kind body"
+        BODY_BYTES[$kind]=$(wc -c <"$WORK/bodies/$kind.json")
     done
-    kill -TERM "$NGINX_PID"
-    wait "$NGINX_PID" || true
 }
 
 # ---------------------------------------------------------------- report
@@ -418,23 +433,17 @@ write_report() {
     local table commit load_before=$1 load_after=$2
     commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     table=$(
-        awk -F'\t' -v OFS=' | ' '
-            $4 == "nginx" { ceiling[$2] = $5 }
-            { rows[NR] = $0 }
-            END {
-                print "| scenario | workload | homes | server | req/s | × nginx | p50 ms | p99 ms | p99.9 ms | errors (non-2xx + socket) | RSS before → after (MiB) | upstream calls (≤ stretches) |"
-                print "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-                for (i = 1; i <= NR; i++) {
-                    split(rows[i], f, "\t")
-                    ref = (f[2] == "mixed") ? ceiling["range"] : ceiling[f[2]]
-                    ratio = (f[4] == "nginx" || ref == 0) ? "1.00 (ceiling)" : sprintf("%.2f", f[5] / ref)
-                    calls = (f[4] == "nginx") ? "–" : f[14]
-                    if (f[15] != "") calls = calls " (≤ " f[15] ")"
-                    rss = (f[4] == "nginx") ? "–" : sprintf("%.0f → %.0f", f[12] / 1024, f[13] / 1024)
-                    printf "| %s | %s | %s | %s | %d | %s | %.2f | %.2f | %.2f | %d (%d + %d) | %s | %s |\n",
-                        f[1], f[2], f[3], f[4], f[5], ratio, f[6], f[7], f[8], f[9], f[10], f[11],
-                        rss, calls
-                }
+        awk -F'\t' '
+            BEGIN {
+                print "| scenario | workload | homes | req/s | nginx req/s | × nginx | p50 ms | p99 ms | p99.9 ms | nginx p99 ms | errors (non-2xx + socket) | RSS before → after (MiB) | upstream calls (≤ stretches) |"
+                print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            }
+            $4 == "pricepool" {
+                calls = $14
+                if ($15 != "-") calls = calls " (≤ " $15 ")"
+                printf "| %s | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %d (%d + %d) | %.0f → %.0f | %s |\n",
+                    $1, $2, $3, $5, $18, ($18 > 0 ? $5 / $18 : 0), $6, $7, $8, $19, $9, $10, $11,
+                    $12 / 1024, $13 / 1024, calls
             }' "$RESULTS"
     )
     local section
@@ -456,7 +465,7 @@ $COMMAND
 - \`small\`: one pricepool with $SMALL_SNAPSHOT_HOMES snapshot homes plus the fake's 3 (\`demo\`, \`demo-oslo\`, \`demo-helsinki\`), warmed; the workload spreads over the first 1, 10 or 100 homes (the fake's first).
 - \`big\`: pricepool restarted on $BIG_HOMES homes × $BIG_INTERVALS intervals of snapshots written by \`bench-snapshots\` (plus the fake's 3); workloads spread over all of them.
 - \`mixed\`: range, current, today and rates over the homes, plus $COLD_PERCENT% of requests for history the cache had not seen at the workload's start: $COLD_STRETCHES distinct local days on the fake's homes. "upstream calls" is the increase of \`pricepool_upstream_calls_total\` (attempts, failures included) during the workload; budget refusals: $BUDGET_REFUSALS.
-- Ceiling: nginx serving the workload's body (taken from pricepool for \`demo\`) as a static file, same wrk settings and path list; \`× nginx\` divides by it (mixed by the range body's). Body sizes: range ${BODY_BYTES[range]} B, current ${BODY_BYTES[current]} B, today ${BODY_BYTES[today]} B, rates ${BODY_BYTES[rates]} B.
+- Ceiling: nginx (\`worker_processes 2\`, \`access_log off\`) serving the workload's body (as pricepool answers it for \`demo\`; mixed: the range body) as a static file, same wrk settings and path list, measured right before each pricepool workload so both see the same machine load; \`× nginx\` divides by it. Body sizes: range ${BODY_BYTES[range]} B, current ${BODY_BYTES[current]} B, today ${BODY_BYTES[today]} B, rates ${BODY_BYTES[rates]} B.
 - Start-up to ready (/readyz 200, from exec): small $SMALL_READY_MS ms; big ($BIG_HOMES homes) $BIG_READY_MS ms, RSS once ready $((BIG_READY_RSS / 1024)) MiB, peak (VmHWM) at the end $((BIG_PEAK_RSS / 1024)) MiB.
 
 $table
@@ -481,9 +490,8 @@ EOF
 # Checks the issue's targets against RESULTS; sets TARGETS (markdown).
 check_targets() {
     local lines=()
-    local ceiling rps p99 errors verdict
-    ceiling=$(awk -F'\t' '$4 == "nginx" && $2 == "range" { print $5 }' "$RESULTS")
-    while IFS=$'\t' read -r scenario workload homes server rps _ p99 _ errors _; do
+    local rps p99 errors verdict ceiling
+    while IFS=$'\t' read -r scenario workload homes server rps _ p99 _ errors _ _ _ _ _ _ _ _ ceiling _; do
         verdict=$(awk -v r="$rps" -v c="$ceiling" -v p="$p99" -v e="$errors" \
             'BEGIN { ok = (r >= 0.5 * c && p <= 5 && e == 0); printf "%s (%.2f × nginx, p99 %.2f ms, %d errors)", ok ? "met" : "MISSED", r / c, p, e }')
         lines+=("hot 2-day range, $scenario, $homes homes: $verdict")
@@ -521,7 +529,8 @@ main() {
         check_paths "$PP_PORT" <(path_of range "$home") range
     done
     log "warmed: $(upstream_calls "$PP_PORT") upstream calls so far"
-    run_ceiling
+    save_bodies
+    start_nginx
     run_workloads small 10 1 10 100
     BUDGET_REFUSALS=$(budget_refusals "$PP_PORT")
     stop_pricepool
