@@ -352,7 +352,8 @@ measure() {
         --arg server "$server" --arg rss_before "$rss_before" --arg rss_after "$rss_after" \
         --arg calls $((calls_after - calls_before)) --arg stretches "$stretches" \
         --arg paths "$(wc -l <"$paths_file")" \
-        --arg ceiling_rps "${CEILING_RPS:-0}" --arg ceiling_p99 "${CEILING_P99:-0}" '
+        --arg ceiling_rps "${CEILING_RPS:-0}" --arg ceiling_p99 "${CEILING_P99:-0}" \
+        --arg load "$(cut -d' ' -f1 /proc/loadavg)" '
         [$scenario, $workload, $homes, $server,
          (.requests / (.duration_us / 1e6) | floor),
          (.p50_us / 1000), (.p99_us / 1000), (.p999_us / 1000),
@@ -360,7 +361,7 @@ measure() {
          .non2xx, (.connect + .read + .write + .timeout),
          ($rss_before | tonumber), ($rss_after | tonumber),
          $calls, $stretches, .requests, ($paths | tonumber),
-         ($ceiling_rps | tonumber), ($ceiling_p99 | tonumber)] | @tsv' <<<"$result" >>"$RESULTS"
+         ($ceiling_rps | tonumber), ($ceiling_p99 | tonumber), $load] | @tsv' <<<"$result" >>"$RESULTS"
     log "$(tail -1 "$RESULTS" | awk -F'\t' '{ printf "%-6s %-8s %5s homes %-9s %7d req/s p50 %.2f p99 %.2f p99.9 %.2f ms errors %d calls %s", $1, $2, $3, $4, $5, $6, $7, $8, $9, $14 }')"
     if [[ $server == nginx ]]; then
         CEILING_RPS=$(tail -1 "$RESULTS" | cut -f5)
@@ -435,15 +436,15 @@ write_report() {
     table=$(
         awk -F'\t' '
             BEGIN {
-                print "| scenario | workload | homes | req/s | nginx req/s | × nginx | p50 ms | p99 ms | p99.9 ms | nginx p99 ms | errors (non-2xx + socket) | RSS before → after (MiB) | upstream calls (≤ stretches) |"
-                print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+                print "| scenario | workload | homes | req/s | nginx req/s | × nginx | p50 ms | p99 ms | p99.9 ms | nginx p99 ms | errors (non-2xx + socket) | RSS before → after (MiB) | upstream calls (≤ stretches) | load after |"
+                print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             }
             $4 == "pricepool" {
                 calls = $14
                 if ($15 != "-") calls = calls " (≤ " $15 ")"
-                printf "| %s | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %d (%d + %d) | %.0f → %.0f | %s |\n",
+                printf "| %s | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %d (%d + %d) | %.0f → %.0f | %s | %s |\n",
                     $1, $2, $3, $5, $18, ($18 > 0 ? $5 / $18 : 0), $6, $7, $8, $19, $9, $10, $11,
-                    $12 / 1024, $13 / 1024, calls
+                    $12 / 1024, $13 / 1024, calls, $20
             }' "$RESULTS"
     )
     local section
@@ -466,6 +467,7 @@ $COMMAND
 - \`big\`: pricepool restarted on $BIG_HOMES homes × $BIG_INTERVALS intervals of snapshots written by \`bench-snapshots\` (plus the fake's 3); workloads spread over all of them.
 - \`mixed\`: range, current, today and rates over the homes, plus $COLD_PERCENT% of requests for history the cache had not seen at the workload's start: $COLD_STRETCHES distinct local days on the fake's homes. "upstream calls" is the increase of \`pricepool_upstream_calls_total\` (attempts, failures included) during the workload; budget refusals: $BUDGET_REFUSALS.
 - Ceiling: nginx (\`worker_processes 2\`, \`access_log off\`) serving the workload's body (as pricepool answers it for \`demo\`; mixed: the range body) as a static file, same wrk settings and path list, measured right before each pricepool workload so both see the same machine load; \`× nginx\` divides by it. Body sizes: range ${BODY_BYTES[range]} B, current ${BODY_BYTES[current]} B, today ${BODY_BYTES[today]} B, rates ${BODY_BYTES[rates]} B.
+- "load after": the 1-minute load average when the workload ended; the benchmark itself (wrk and the server on 2 cores) accounts for about 2 of it, anything well above is other work on the machine.
 - Start-up to ready (/readyz 200, from exec): small $SMALL_READY_MS ms; big ($BIG_HOMES homes) $BIG_READY_MS ms, RSS once ready $((BIG_READY_RSS / 1024)) MiB, peak (VmHWM) at the end $((BIG_PEAK_RSS / 1024)) MiB.
 
 $table
