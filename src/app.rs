@@ -269,8 +269,8 @@ impl Application {
             let stopping = stopping.clone();
             async move {
                 stop.await;
-                tracing::info!("shutdown requested; finishing in-flight requests");
                 stopping.cancel();
+                tracing::info!("shutdown requested; finishing in-flight requests");
             }
         };
         tokio::spawn(signal_watch);

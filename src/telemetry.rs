@@ -17,6 +17,10 @@ pub fn init_tracing(format: LogFormat, filter: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A closed stderr (a log pipe that went away) must not panic the
+        // task that logs: the default reports the failure with eprintln!,
+        // which panics, and a panicked shutdown task would never stop the server.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _already_installed = match format {
         LogFormat::Text => builder.try_init(),

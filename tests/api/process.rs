@@ -43,12 +43,12 @@ fn stderr_lines(child: Child) -> Vec<String> {
 }
 
 /// Starts the binary on a free port and waits until /healthz answers.
-fn start_serving(data_dir: &std::path::Path) -> (Child, u16) {
+fn start_serving(data_dir: &std::path::Path, extra: &[&str]) -> (Child, u16) {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = probe.local_addr().unwrap().port();
     drop(probe);
     let listen = format!("127.0.0.1:{port}");
-    let child = pricepool(&[
+    let mut args = vec![
         "--listen",
         &listen,
         "--data-dir",
@@ -60,9 +60,9 @@ fn start_serving(data_dir: &std::path::Path) -> (Child, u16) {
         "60s",
         "--save-max-delay",
         "120s",
-    ])
-    .spawn()
-    .expect("spawn pricepool");
+    ];
+    args.extend_from_slice(extra);
+    let child = pricepool(&args).spawn().expect("spawn pricepool");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(&listen).is_err() {
         assert!(
@@ -98,7 +98,7 @@ fn sigterm(child: &Child) {
 #[test]
 fn sigterm_exits_0_after_flushing_the_homes_changed_since_the_last_save() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (mut child, port) = start_serving(data_dir.path());
+    let (mut child, port) = start_serving(data_dir.path(), &[]);
     let answer = http_get(port, "/v1/homes/demo/intervals?date=today");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let snapshot = data_dir.path().join("homes").join("demo.json");
@@ -116,7 +116,7 @@ fn sigterm_exits_0_after_flushing_the_homes_changed_since_the_last_save() {
 #[test]
 fn sigterm_when_idle_exits_within_a_second() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (mut child, _port) = start_serving(data_dir.path());
+    let (mut child, _port) = start_serving(data_dir.path(), &[]);
     let sent = Instant::now();
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(5));
@@ -131,7 +131,7 @@ fn sigterm_when_idle_exits_within_a_second() {
 #[test]
 fn a_second_instance_on_a_locked_data_dir_exits_with_one_line_naming_it() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (mut first, _port) = start_serving(data_dir.path());
+    let (mut first, _port) = start_serving(data_dir.path(), &[]);
     let started = Instant::now();
     let mut second = pricepool(&[
         "--listen",
@@ -206,7 +206,7 @@ fn a_bad_flag_value_is_one_clear_line_and_a_non_zero_exit() {
 #[test]
 fn healthcheck_exits_0_when_the_service_answers_and_1_when_it_does_not() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (mut child, port) = start_serving(data_dir.path());
+    let (mut child, port) = start_serving(data_dir.path(), &[]);
     let listen = format!("127.0.0.1:{port}");
     let healthy = pricepool(&["--listen", &listen, "healthcheck"])
         .status()
@@ -221,4 +221,21 @@ fn healthcheck_exits_0_when_the_service_answers_and_1_when_it_does_not() {
         .status()
         .unwrap();
     assert_eq!(unhealthy.code(), Some(1));
+}
+
+#[test]
+fn a_log_pipe_that_went_away_neither_stops_serving_nor_the_graceful_shutdown() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = start_serving(data_dir.path(), &["--log", "info"]);
+    drop(child.stderr.take());
+    for _ in 0..3 {
+        let answer = http_get(port, "/v1/homes/demo/intervals?date=today");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    sigterm(&child);
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    assert!(data_dir.path().join("homes").join("demo.json").exists());
 }
