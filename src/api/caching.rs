@@ -5,7 +5,7 @@
 
 use std::hash::Hasher;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -57,9 +57,29 @@ pub fn cached_json<T: Serialize>(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
+    cached_json_bytes(request_headers, body, max_age_seconds)
+}
+
+/// [`cached_json`] for a body already rendered as JSON.
+pub fn cached_json_bytes(
+    request_headers: &HeaderMap,
+    body: Vec<u8>,
+    max_age_seconds: i64,
+) -> Response {
     let etag = etag_of(&body);
+    cached_json_with_etag(request_headers, Bytes::from(body), &etag, max_age_seconds)
+}
+
+/// [`cached_json`] for a rendered body whose `ETag` is known (the range
+/// endpoints keep both, see `render_cache`).
+pub fn cached_json_with_etag(
+    request_headers: &HeaderMap,
+    body: Bytes,
+    etag: &str,
+    max_age_seconds: i64,
+) -> Response {
     let cache_control = format!("max-age={max_age_seconds}");
-    let matched = if_none_match_matches(request_headers, &etag);
+    let matched = if_none_match_matches(request_headers, etag);
     let mut response = if matched {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -71,7 +91,7 @@ pub fn cached_json<T: Serialize>(
         response
     };
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, value);
     }
     if let Ok(value) = HeaderValue::from_str(&cache_control) {

@@ -7,6 +7,7 @@ pub mod caching;
 pub mod middleware;
 pub mod problem;
 pub mod query;
+pub mod render_cache;
 pub mod views;
 
 pub use problem::{ApiError, Problem};

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
+use axum::{Extension, Router};
 use chrono::{DateTime, TimeDelta, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -24,14 +24,15 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use super::caching::{cached_json, max_age};
+use super::caching::{cached_json, cached_json_with_etag, max_age};
 use super::middleware::{
     MAX_BODY_BYTES, limit_uri_length, panic_to_problem, problem_for_bare_errors, record_metrics,
     require_token,
 };
 use super::problem::ApiError;
 use super::query::{DefaultRange, RANGE_PARAMETERS, ResolvedRange, parse_pairs, parse_range};
-use super::views::{CurrentBody, GapView, IntervalView, IntervalsBody, RateView, local_rfc3339};
+use super::render_cache::{RenderCache, View};
+use super::views::{CurrentBody, IntervalView, IntervalsJson, local_rfc3339, rates_json};
 use crate::clock::Clock;
 use crate::pool::{Interval, PoolStats, QUARTER_SECONDS};
 use crate::upstream::{Answer, FetchError, Home, Registry, UpstreamErrorKind, UpstreamStatus};
@@ -97,7 +98,10 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
             router.route(path, method_router)
         })
         .fallback(unknown_route)
-        .with_state(state);
+        .with_state(state)
+        // One render cache per router: rendered range bodies, reused while
+        // the answer is the same (see `render_cache`).
+        .layer(Extension(Arc::new(RenderCache::default())));
     with_layers(router, request_timeout)
 }
 
@@ -275,7 +279,11 @@ fn next_change(now: DateTime<Utc>, range: &ResolvedRange, answer: &Answer) -> Da
     next
 }
 
-async fn intervals(State(state): State<ApiState>, request: HomeRequest) -> Response {
+async fn intervals(
+    State(state): State<ApiState>,
+    Extension(cache): Extension<Arc<RenderCache>>,
+    request: HomeRequest,
+) -> Response {
     let now = state.clock.now();
     let result = answer_range(&state, &request, now, DefaultRange::Today)
         .await
@@ -287,53 +295,66 @@ async fn intervals(State(state): State<ApiState>, request: HomeRequest) -> Respo
                 max_age_seconds,
             } = found;
             let info = home.info();
-            let zone = info.zone;
             let incomplete = !answer.complete;
-            let body = IntervalsBody {
-                home_id: info.id,
-                currency: info.currency,
-                start: local_rfc3339(range.start, zone),
-                end: local_rfc3339(range.end, zone),
-                intervals: answer
-                    .intervals
-                    .iter()
-                    .map(|interval| IntervalView::new(interval, zone))
-                    .collect(),
+            let reason = answer
+                .reason
+                .filter(|_| incomplete)
+                .map(|reason| reason.describe());
+            let body = IntervalsJson {
+                home_id: &info.id,
+                currency: &info.currency,
+                zone: info.zone,
+                start: range.start,
+                end: range.end,
+                intervals: &answer.intervals,
                 complete: answer.complete,
-                reason: answer
-                    .reason
-                    .filter(|_| incomplete)
-                    .map(|reason| reason.describe()),
-                retry_at: answer
-                    .retry_at
-                    .filter(|_| incomplete)
-                    .map(|t| local_rfc3339(t, zone)),
-                missing: incomplete.then(|| {
-                    answer
-                        .missing
-                        .iter()
-                        .map(|gap| GapView::new(gap, zone))
-                        .collect()
-                }),
+                reason: reason.as_deref(),
+                retry_at: answer.retry_at.filter(|_| incomplete),
+                missing: incomplete.then_some(answer.missing.as_slice()),
             };
-            cached_json(&request.headers, &body, max_age_seconds)
+            let rendered = cache.get_or_render(
+                View::Intervals,
+                &info,
+                (range.start, range.end),
+                &answer.intervals,
+                answer.complete,
+                || body.render(),
+            );
+            cached_json_with_etag(
+                &request.headers,
+                rendered.body,
+                &rendered.etag,
+                max_age_seconds,
+            )
         });
     respond(now, result)
 }
 
-async fn rates(State(state): State<ApiState>, request: HomeRequest) -> Response {
+async fn rates(
+    State(state): State<ApiState>,
+    Extension(cache): Extension<Arc<RenderCache>>,
+    request: HomeRequest,
+) -> Response {
     let now = state.clock.now();
     let result = answer_range(&state, &request, now, DefaultRange::Upcoming)
         .await
         .map(|found| {
-            let zone = found.home.info().zone;
-            let body: Vec<RateView> = found
-                .answer
-                .intervals
-                .iter()
-                .map(|interval| RateView::new(interval, zone))
-                .collect();
-            cached_json(&request.headers, &body, found.max_age_seconds)
+            let info = found.home.info();
+            let answer = &found.answer;
+            let rendered = cache.get_or_render(
+                View::Rates,
+                &info,
+                (found.range.start, found.range.end),
+                &answer.intervals,
+                answer.complete,
+                || rates_json(&answer.intervals, info.zone),
+            );
+            cached_json_with_etag(
+                &request.headers,
+                rendered.body,
+                &rendered.etag,
+                found.max_age_seconds,
+            )
         });
     respond(now, result)
 }

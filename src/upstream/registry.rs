@@ -338,12 +338,13 @@ impl Home {
         if start >= end {
             return Ok(Answer::complete(Vec::new()));
         }
-        // Fast path: a hit takes only the pool lock.
+        // Fast path: a hit takes only the pool lock. Intervals that tile
+        // the range leave no gap, so the gap walk is skipped for them.
         {
             let pool = self.lock_pool();
-            let gaps = pool.gaps(start, end).unwrap_or_default();
-            if gaps.is_empty() {
-                let intervals = collect_range(&pool, start, end);
+            let intervals = collect_range(&pool, start, end);
+            if tiles(&intervals, start, end) || pool.gaps(start, end).unwrap_or_default().is_empty()
+            {
                 drop(pool);
                 metrics::counter!("pricepool_cache_requests_total", "result" => "hit").increment(1);
                 return Ok(Answer::complete(intervals));
@@ -846,6 +847,20 @@ fn lost_flight() -> FetchError {
     }
 }
 
+/// Whether `intervals` (sorted, as `collect_range` returns them) cover
+/// `[start, end)` back to back from `start` on: then no slot of the range
+/// is missing and the pool would report no gap.
+fn tiles(intervals: &[Interval], start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+    let (Some(first), Some(last)) = (intervals.first(), intervals.last()) else {
+        return false;
+    };
+    first.starts_at == start
+        && last.ends_at() >= end
+        && intervals
+            .windows(2)
+            .all(|pair| pair[0].ends_at() == pair[1].starts_at)
+}
+
 fn collect_range(pool: &Pool, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Interval> {
     pool.range(start, end)
         .map(|it| it.copied().collect())
@@ -1020,6 +1035,44 @@ mod tests {
         assert_eq!(
             publication_time(&home, &config, spring_forward),
             at("2026-03-29T11:00:00Z")
+        );
+    }
+
+    #[test]
+    fn ranges_the_fast_path_calls_tiled_are_ranges_without_gaps() {
+        // Three days from the fall-back day on, with a hole of 5 quarter-hours.
+        let mut pool = crate::store::fixtures::pool("a", 3 * 96, 3);
+        let all = collect_range(
+            &pool,
+            at("2025-01-01T00:00:00Z"),
+            at("2030-01-01T00:00:00Z"),
+        );
+        let mut holed: Vec<Interval> = all.clone();
+        holed.drain(130..135);
+        pool = Pool::new(pool.home().clone(), pool.config().clone());
+        pool.add(holed, all[0].starts_at, all[0].starts_at).unwrap();
+        let first = all[0].starts_at;
+        let quarter = chrono::Duration::minutes(15);
+        let mut n_tiled = 0;
+        for from in (0..300).step_by(7) {
+            for length in [1, 4, 37, 96, 100, 192] {
+                for offset in [0, 5] {
+                    let start = first + quarter * from + chrono::Duration::minutes(offset);
+                    let end = start + quarter * length;
+                    let intervals = collect_range(&pool, start, end);
+                    if tiles(&intervals, start, end) {
+                        n_tiled += 1;
+                        assert_eq!(pool.gaps(start, end).unwrap(), vec![], "{start}..{end}");
+                    } else if offset == 0 && end <= all[all.len() - 1].ends_at() {
+                        // On the grid and inside the cached days: only the hole can miss.
+                        assert!(!pool.gaps(start, end).unwrap().is_empty(), "{start}..{end}");
+                    }
+                }
+            }
+        }
+        assert!(
+            n_tiled > 50,
+            "the fast path should apply to most ranges, applied to {n_tiled}"
         );
     }
 }
