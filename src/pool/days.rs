@@ -62,22 +62,27 @@ pub fn expected_resolution(
     }
 }
 
-/// The first instant at or after `t` that starts a local hour in `zone`
-/// (a whole UTC hour for zones with whole-hour offsets).
-pub fn align_up_to_local_hour(zone: Tz, t: DateTime<Utc>) -> DateTime<Utc> {
+/// The last instant at or before `t` that starts a local hour in `zone`
+/// (a whole UTC hour for zones with whole-hour offsets), by the zone's
+/// offset at `t`.
+pub fn align_down_to_local_hour(zone: Tz, t: DateTime<Utc>) -> DateTime<Utc> {
     let offset = i64::from(
         zone.offset_from_utc_datetime(&t.naive_utc())
             .fix()
             .local_minus_utc(),
     );
     let local = t.timestamp() + offset;
-    let aligned = local.div_euclid(3600) * 3600
-        + if local.rem_euclid(3600) == 0 && t.timestamp_subsec_nanos() == 0 {
-            0
-        } else {
-            3600
-        };
-    DateTime::from_timestamp(aligned - offset, 0).unwrap_or(t)
+    DateTime::from_timestamp(local.div_euclid(3600) * 3600 - offset, 0).unwrap_or(t)
+}
+
+/// The first instant at or after `t` that starts a local hour in `zone`.
+pub fn align_up_to_local_hour(zone: Tz, t: DateTime<Utc>) -> DateTime<Utc> {
+    let down = align_down_to_local_hour(zone, t);
+    if down == t {
+        t
+    } else {
+        down + chrono::Duration::hours(1)
+    }
 }
 
 #[cfg(test)]
@@ -150,5 +155,16 @@ mod tests {
         );
         let on = "2025-10-01T11:00:00Z".parse().unwrap();
         assert_eq!(align_up_to_local_hour(Berlin, on), on);
+        assert_eq!(align_down_to_local_hour(Berlin, on), on);
+        assert_eq!(
+            align_down_to_local_hour(kolkata, t).to_rfc3339(),
+            "2025-10-01T09:30:00+00:00"
+        );
+        let just_after: DateTime<Utc> = "2025-10-01T11:00:00.5Z".parse().unwrap();
+        assert_eq!(align_down_to_local_hour(Berlin, just_after), on);
+        assert_eq!(
+            align_up_to_local_hour(Berlin, just_after).to_rfc3339(),
+            "2025-10-01T12:00:00+00:00"
+        );
     }
 }

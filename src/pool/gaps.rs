@@ -12,10 +12,10 @@
 //! Cost: that of a `range` over the query (O(intervals cached in it), or
 //! O(pages) for a query wider than the pool), independent of the pool size.
 
-use chrono::{DateTime, Duration, Offset, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::days::{align_up_to_local_hour, local_midnight};
+use super::days::{align_down_to_local_hour, align_up_to_local_hour, local_midnight};
 use super::index::slot_of_seconds;
 use super::{Pool, PoolError, Resolution, ceil_slot, clamp_to_starts, slot_start, span_slots};
 
@@ -167,7 +167,7 @@ impl Pool {
                 } else {
                     query_end - Duration::nanoseconds(1)
                 };
-                let last_hour = self.align_down_to_local_hour(limit);
+                let last_hour = align_down_to_local_hour(self.home.zone, limit);
                 (first_hour <= last_hour).then(|| Gap {
                     start: first_hour,
                     end: last_hour + Duration::hours(1),
@@ -175,18 +175,5 @@ impl Pool {
                 })
             }
         }
-    }
-
-    /// The last local-hour start at or before `t`.
-    fn align_down_to_local_hour(&self, t: DateTime<Utc>) -> DateTime<Utc> {
-        let offset = i64::from(
-            self.home
-                .zone
-                .offset_from_utc_datetime(&t.naive_utc())
-                .fix()
-                .local_minus_utc(),
-        );
-        let local = t.timestamp() + offset;
-        DateTime::from_timestamp(local.div_euclid(3600) * 3600 - offset, 0).unwrap_or(t)
     }
 }
