@@ -2,7 +2,7 @@
 //! instants in a home's local offset (`2025-10-26T02:00:00+01:00`), so a
 //! client never has to know the home's zone rules to read a DST day.
 
-use chrono::{DateTime, Datelike, Offset, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Offset, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
@@ -160,6 +160,31 @@ pub struct IntervalsJson<'a> {
 }
 
 impl IntervalsJson<'_> {
+    /// The reference rendering: serde_json over the documented shape
+    /// ([`IntervalsBody`]). Slow; kept so tests and benches can hold
+    /// [`IntervalsJson::render`] to it byte for byte.
+    pub fn render_with_serde(&self) -> Vec<u8> {
+        let zone = self.zone;
+        serde_json::to_vec(&IntervalsBody {
+            home_id: self.home_id.to_owned(),
+            currency: self.currency.to_owned(),
+            start: local_rfc3339(self.start, zone),
+            end: local_rfc3339(self.end, zone),
+            intervals: self
+                .intervals
+                .iter()
+                .map(|interval| IntervalView::new(interval, zone))
+                .collect(),
+            complete: self.complete,
+            reason: self.reason.map(str::to_owned),
+            retry_at: self.retry_at.map(|t| local_rfc3339(t, zone)),
+            missing: self
+                .missing
+                .map(|gaps| gaps.iter().map(|gap| GapView::new(gap, zone)).collect()),
+        })
+        .unwrap_or_default()
+    }
+
     /// The JSON body.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(160 + self.intervals.len() * 144);
@@ -244,6 +269,16 @@ pub fn rates_json(intervals: &[Interval], zone: Tz) -> Vec<u8> {
     out
 }
 
+/// The reference rendering of `/rates`: serde_json over [`RateView`]s.
+/// Slow; kept so tests and benches can hold [`rates_json`] to it.
+pub fn rates_json_with_serde(intervals: &[Interval], zone: Tz) -> Vec<u8> {
+    let views: Vec<RateView> = intervals
+        .iter()
+        .map(|interval| RateView::new(interval, zone))
+        .collect();
+    serde_json::to_vec(&views).unwrap_or_default()
+}
+
 /// Writes `intervals` as a JSON array of objects that open with each
 /// interval's bounds under `keys` (plain ASCII names); `fields` writes the
 /// rest of each object, from the comma after the end.
@@ -272,69 +307,191 @@ fn write_interval_objects(
     out.push(b']');
 }
 
-/// Writes instants as [`local_rfc3339`] does, remembering the last one:
-/// back-to-back intervals share a boundary (one's end is the next one's
-/// start), so half the timestamps of a range are a copy of the previous.
+/// Writes instants as [`local_rfc3339`] does, for a run of instants in one
+/// zone, reusing what the previous instant already worked out: back-to-back
+/// intervals share a boundary (one's end is the next one's start), and the
+/// instants of a range mostly share their local date and offset, so only
+/// the zone's offset is looked up and only the time of day is written for
+/// most of them. A render of 192 intervals writes 193 distinct instants.
 struct TimestampWriter {
     zone: Tz,
-    /// The last instant written and where its text lies in the buffer.
-    last: Option<(DateTime<Utc>, std::ops::Range<usize>)>,
+    /// The last instant written (Unix seconds) and its text.
+    last: Option<(i64, [u8; TIMESTAMP_LEN])>,
+    /// Local days since 1970-01-01 of `date` (`YYYY-MM-DDT`), if any yet.
+    day: Option<(i64, [u8; 11])>,
+    /// Offset from UTC in seconds, and its text (`+01:00`), if any yet.
+    offset: Option<(i32, [u8; 6])>,
+}
+
+/// `2025-10-26T02:00:00+01:00`: the length of every instant this writer
+/// renders itself (years 0 to 9999, whole-minute offsets).
+const TIMESTAMP_LEN: usize = 25;
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
+const UNIX_EPOCH_DAYS_FROM_CE: i64 = 719_163;
+
+/// `00` … `99`, for writing two digits at once.
+const TWO_DIGITS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+fn two_digits(value: u32) -> [u8; 2] {
+    let at = (value % 100) as usize * 2;
+    [TWO_DIGITS[at], TWO_DIGITS[at + 1]]
 }
 
 impl TimestampWriter {
     fn new(zone: Tz) -> TimestampWriter {
-        TimestampWriter { zone, last: None }
+        TimestampWriter {
+            zone,
+            last: None,
+            day: None,
+            offset: None,
+        }
     }
 
     fn write(&mut self, out: &mut Vec<u8>, instant: DateTime<Utc>) {
-        let at = out.len();
-        match &self.last {
-            Some((last, text)) if *last == instant => out.extend_from_within(text.clone()),
-            _ => write_local_rfc3339(out, instant, self.zone),
+        let seconds = instant.timestamp();
+        if let Some((last, text)) = &self.last
+            && *last == seconds
+            && instant.nanosecond() < 1_000_000_000
+        {
+            out.extend_from_slice(text);
+            return;
         }
-        self.last = Some((instant, at..out.len()));
+        match self.render(instant) {
+            Some(text) => {
+                out.extend_from_slice(&text);
+                self.last = Some((seconds, text));
+            }
+            // Outside what the fixed-width text covers: chrono writes it.
+            None => out.extend_from_slice(local_rfc3339(instant, self.zone).as_bytes()),
+        }
+    }
+
+    /// The text of `instant`, or None when it is not 25 bytes long (a year
+    /// outside 0..=9999, an offset with seconds) or falls in a leap second.
+    fn render(&mut self, instant: DateTime<Utc>) -> Option<[u8; TIMESTAMP_LEN]> {
+        if instant.nanosecond() >= 1_000_000_000 {
+            return None;
+        }
+        let offset_seconds = self
+            .zone
+            .offset_from_utc_datetime(&instant.naive_utc())
+            .fix()
+            .local_minus_utc();
+        let local = instant.timestamp().checked_add(i64::from(offset_seconds))?;
+        let (day, second_of_day) = (
+            local.div_euclid(SECONDS_PER_DAY),
+            local.rem_euclid(SECONDS_PER_DAY) as u32,
+        );
+        let date = match self.day {
+            Some((known, text)) if known == day => text,
+            _ => {
+                let text = date_text(day)?;
+                self.day = Some((day, text));
+                text
+            }
+        };
+        let offset = match self.offset {
+            Some((known, text)) if known == offset_seconds => text,
+            _ => {
+                let text = offset_text(offset_seconds)?;
+                self.offset = Some((offset_seconds, text));
+                text
+            }
+        };
+        let [h0, h1] = two_digits(second_of_day / 3600);
+        let [m0, m1] = two_digits(second_of_day / 60 % 60);
+        let [s0, s1] = two_digits(second_of_day % 60);
+        let mut text = [0u8; TIMESTAMP_LEN];
+        text[..11].copy_from_slice(&date);
+        text[11..19].copy_from_slice(&[h0, h1, b':', m0, m1, b':', s0, s1]);
+        text[19..].copy_from_slice(&offset);
+        Some(text)
     }
 }
 
-/// Appends `instant` as [`local_rfc3339`] renders it, without allocating
-/// for the usual case (years 0 to 9999, whole-minute offsets); anything
-/// else goes through `local_rfc3339` itself.
-pub fn write_local_rfc3339(out: &mut Vec<u8>, instant: DateTime<Utc>, zone: Tz) {
-    let local = instant.with_timezone(&zone);
-    let offset_seconds = local.offset().fix().local_minus_utc();
-    let year = local.year();
-    let leap_second = local.nanosecond() >= 1_000_000_000;
-    if !(0..=9999).contains(&year) || offset_seconds % 60 != 0 || leap_second {
-        out.extend_from_slice(local_rfc3339(instant, zone).as_bytes());
-        return;
+/// `YYYY-MM-DDT` of a count of days since 1970-01-01, for years 0 to 9999.
+fn date_text(days_since_epoch: i64) -> Option<[u8; 11]> {
+    let days_from_ce =
+        i32::try_from(days_since_epoch.checked_add(UNIX_EPOCH_DAYS_FROM_CE)?).ok()?;
+    let date = NaiveDate::from_num_days_from_ce_opt(days_from_ce)?;
+    let year = u32::try_from(date.year())
+        .ok()
+        .filter(|year| *year <= 9999)?;
+    let [y0, y1] = two_digits(year / 100);
+    let [y2, y3] = two_digits(year);
+    let [mo0, mo1] = two_digits(date.month());
+    let [d0, d1] = two_digits(date.day());
+    Some([y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T'])
+}
+
+/// `+01:00` of an offset in seconds; None when it has seconds (LMT).
+fn offset_text(offset_seconds: i32) -> Option<[u8; 6]> {
+    if offset_seconds % 60 != 0 {
+        return None;
     }
-    let two = |out: &mut Vec<u8>, value: u32| {
-        out.push(b'0' + (value / 10 % 10) as u8);
-        out.push(b'0' + (value % 10) as u8);
-    };
-    let year = year as u32;
-    two(out, year / 100);
-    two(out, year % 100);
-    out.push(b'-');
-    two(out, local.month());
-    out.push(b'-');
-    two(out, local.day());
-    out.push(b'T');
-    two(out, local.hour());
-    out.push(b':');
-    two(out, local.minute());
-    out.push(b':');
-    two(out, local.second());
-    out.push(if offset_seconds < 0 { b'-' } else { b'+' });
-    let offset_minutes = offset_seconds.unsigned_abs() / 60;
-    two(out, offset_minutes / 60);
-    out.push(b':');
-    two(out, offset_minutes % 60);
+    let sign = if offset_seconds < 0 { b'-' } else { b'+' };
+    let minutes = offset_seconds.unsigned_abs() / 60;
+    let [h0, h1] = two_digits(minutes / 60);
+    let [m0, m1] = two_digits(minutes % 60);
+    Some([sign, h0, h1, b':', m0, m1])
+}
+
+/// Appends `instant` as [`local_rfc3339`] renders it, without allocating
+/// for the usual case (years 0 to 9999, whole-minute offsets).
+pub fn write_local_rfc3339(out: &mut Vec<u8>, instant: DateTime<Utc>, zone: Tz) {
+    TimestampWriter::new(zone).write(out, instant);
 }
 
 /// A JSON number as `serde_json` writes an `f64` (shortest round-trip
 /// digits; `null` for NaN and infinities).
+///
+/// Prices as upstreams publish them have at most four decimals (Tibber's
+/// `0.2911`); those are written from their integer count of 1/10,000ths,
+/// about three times faster than the general shortest-digits search,
+/// which every other value goes through. Why the two agree: when
+/// `n / 10^4` (an exact division of exact doubles, so correctly rounded)
+/// is `value`, `value` is the double nearest the decimal `n / 10^4`; with
+/// at most 15 significant digits, no other decimal that short maps to the
+/// same double, so it is the shortest round-trip text. Between 1e-4 and
+/// 1e11 serde_json writes such numbers positionally, with `.0` for whole
+/// ones (checked against serde_json by `tests::four_decimal_prices_*`).
 fn write_f64(out: &mut Vec<u8>, value: f64) {
+    let magnitude = value.abs();
+    if (1e-4..1e11).contains(&magnitude) {
+        let ten_thousandths = (magnitude * 1e4).round();
+        if ten_thousandths / 1e4 == magnitude {
+            // Below 1e15: exact as an integer.
+            let ten_thousandths = ten_thousandths as u64;
+            if value < 0.0 {
+                out.push(b'-');
+            }
+            let mut digits = itoa::Buffer::new();
+            out.extend_from_slice(digits.format(ten_thousandths / 10_000).as_bytes());
+            let fraction = (ten_thousandths % 10_000) as u32;
+            if fraction == 0 {
+                out.extend_from_slice(b".0");
+                return;
+            }
+            // Four digits, leading zeros kept, trailing zeros dropped.
+            let [a, b] = two_digits(fraction / 100);
+            let [c, d] = two_digits(fraction);
+            let text = [b'.', a, b, c, d];
+            let mut len = text.len();
+            while text[len - 1] == b'0' {
+                len -= 1;
+            }
+            out.extend_from_slice(&text[..len]);
+            return;
+        }
+    }
     if value.is_finite() {
         // Writing into a Vec cannot fail.
         let _ = CompactFormatter.write_f64(out, value);
@@ -365,32 +522,12 @@ mod tests {
     use crate::pool::{PriceLevel, Resolution};
     use crate::store::fixtures;
 
-    /// The reference rendering: serde_json over the documented shapes.
     fn serde_intervals_body(json: &IntervalsJson<'_>) -> Vec<u8> {
-        let zone = json.zone;
-        serde_json::to_vec(&IntervalsBody {
-            home_id: json.home_id.to_owned(),
-            currency: json.currency.to_owned(),
-            start: local_rfc3339(json.start, zone),
-            end: local_rfc3339(json.end, zone),
-            intervals: json
-                .intervals
-                .iter()
-                .map(|interval| IntervalView::new(interval, zone))
-                .collect(),
-            complete: json.complete,
-            reason: json.reason.map(str::to_owned),
-            retry_at: json.retry_at.map(|t| local_rfc3339(t, zone)),
-            missing: json
-                .missing
-                .map(|gaps| gaps.iter().map(|gap| GapView::new(gap, zone)).collect()),
-        })
-        .unwrap()
+        json.render_with_serde()
     }
 
     fn serde_rates(intervals: &[Interval], zone: Tz) -> Vec<u8> {
-        let views: Vec<RateView> = intervals.iter().map(|iv| RateView::new(iv, zone)).collect();
-        serde_json::to_vec(&views).unwrap()
+        rates_json_with_serde(intervals, zone)
     }
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -487,6 +624,113 @@ mod tests {
                 local_rfc3339(instant, zone),
                 "{instant:?} in {zone_name}"
             );
+        }
+    }
+
+    fn serde_f64(value: f64) -> String {
+        serde_json::to_string(&value).unwrap()
+    }
+
+    fn written_f64(value: f64) -> String {
+        let mut out = Vec::new();
+        write_f64(&mut out, value);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn four_decimal_prices_render_as_serde_json_does() {
+        // Every price from -30.0000 to 30.0000 in steps of 0.0001 (both
+        // signs, whole numbers, leading and trailing zeros of the fraction)…
+        for n in -300_000..=300_000_i64 {
+            let value = n as f64 / 1e4;
+            assert_eq!(written_f64(value), serde_f64(value), "{n} / 10^4");
+        }
+        // …then the fast path's edges and magnitudes up to 1e11, where
+        // serde_json switches to exponents, and just outside them.
+        let mut cases = vec![
+            1e-4,
+            9.9999e-5,
+            1e-5,
+            1e11,
+            99_999_999_999.999_9,
+            1e15,
+            0.0,
+            -0.0,
+        ];
+        for exponent in 0..16 {
+            let scale = 10_f64.powi(exponent);
+            for n in [1_i64, 7, 10, 12_345, 99_999, 100_001, 31_415_926] {
+                cases.extend([n as f64 * scale / 1e4, -(n as f64) * scale / 1e4]);
+                cases.push((n as f64 * scale + 0.5) / 1e4);
+            }
+        }
+        for value in cases {
+            assert_eq!(written_f64(value), serde_f64(value), "{value:e}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_f64_renders_as_serde_json_does(bits in proptest::prelude::any::<u64>()) {
+            let value = f64::from_bits(bits);
+            let expected = if value.is_finite() { serde_f64(value) } else { "null".to_owned() };
+            proptest::prop_assert_eq!(written_f64(value), expected);
+        }
+
+        #[test]
+        fn any_price_like_f64_renders_as_serde_json_does(
+            n in -10_000_000_000_i64..10_000_000_000,
+            decimals in 0_i32..9,
+        ) {
+            let value = n as f64 / 10_f64.powi(decimals);
+            proptest::prop_assert_eq!(written_f64(value), serde_f64(value));
+        }
+    }
+
+    #[test]
+    fn runs_of_instants_render_as_chrono_renders_them_in_every_zone() {
+        // Every zone chrono-tz knows, each quarter-hour around every
+        // transition from 2024 to 2027 (and a sample of plain days), written
+        // by one writer in order as a range render does, then a few
+        // instants out of order, so the remembered day and offset are
+        // exercised in both directions.
+        let first = at("2024-01-01T00:00:00Z");
+        let last = at("2027-12-31T00:00:00Z");
+        for zone in chrono_tz::TZ_VARIANTS {
+            let mut writer = TimestampWriter::new(zone);
+            let mut day = first;
+            while day < last {
+                let offset_at = |t: DateTime<Utc>| {
+                    zone.offset_from_utc_datetime(&t.naive_utc())
+                        .fix()
+                        .local_minus_utc()
+                };
+                let next = day + chrono::TimeDelta::days(1);
+                // Days with a transition, and every 29th day.
+                let plain = (day - first).num_days() % 29 != 0;
+                if offset_at(day) != offset_at(next) || !plain {
+                    let mut instant = day - chrono::TimeDelta::hours(2);
+                    while instant < next + chrono::TimeDelta::hours(2) {
+                        let mut out = Vec::new();
+                        writer.write(&mut out, instant);
+                        assert_eq!(
+                            String::from_utf8(out).unwrap(),
+                            local_rfc3339(instant, zone),
+                            "{instant:?} in {zone:?}"
+                        );
+                        instant += chrono::TimeDelta::minutes(15);
+                    }
+                }
+                day = next;
+            }
+            for instant in [last, first, last - chrono::TimeDelta::minutes(15), first] {
+                let mut out = Vec::new();
+                writer.write(&mut out, instant);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    local_rfc3339(instant, zone)
+                );
+            }
         }
     }
 
