@@ -541,6 +541,9 @@ fn run_ops(
     );
     let mut model = Model::new(zone, max_intervals);
     let mut now = base;
+    // Every revision seen, with the content it stood for: a revision must
+    // never stand for two different contents (the render cache relies on it).
+    let mut contents_by_revision: BTreeMap<u64, Vec<Interval>> = BTreeMap::new();
     for op in ops {
         match &op {
             Op::Add(add) => {
@@ -603,6 +606,17 @@ fn run_ops(
             }
         }
         assert_agrees(&pool, &model, now)?;
+        let content = everything(&pool);
+        let seen = contents_by_revision
+            .entry(pool.revision())
+            .or_insert_with(|| content.clone());
+        prop_assert_eq!(
+            &*seen,
+            &content,
+            "revision {} after {:?}",
+            pool.revision(),
+            op
+        );
     }
     // The snapshot, through JSON, restores the same intervals in the same groups.
     let json = serde_json::to_string(&pool.snapshot()).expect("snapshot serialises");

@@ -78,6 +78,9 @@ impl Pool {
             n_intervals += self.remove_group(group_slot);
             n_groups += 1;
         }
+        if n_groups > 0 {
+            self.revision = super::next_revision();
+        }
         self.gc_blocked = self.len() > self.config.max_intervals;
         self.evicted_groups_total += n_groups as u64;
         (n_groups, n_intervals)

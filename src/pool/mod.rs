@@ -20,6 +20,7 @@ pub mod interval;
 mod snapshot;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -153,6 +154,17 @@ pub struct Pool {
     last_fetch: Option<DateTime<Utc>>,
     gc_blocked: bool,
     evicted_groups_total: u64,
+    /// See [`Pool::revision`].
+    revision: u64,
+}
+
+/// The next revision any pool takes: one counter for the process, so that
+/// two pools (a home's pool replaced, or a clone changed) never show the
+/// same revision for different content.
+static NEXT_REVISION: AtomicU64 = AtomicU64::new(1);
+
+fn next_revision() -> u64 {
+    NEXT_REVISION.fetch_add(1, Ordering::Relaxed)
 }
 
 fn slot_of(t: DateTime<Utc>) -> i64 {
@@ -205,7 +217,18 @@ impl Pool {
             last_fetch: None,
             gc_blocked: false,
             evicted_groups_total: 0,
+            revision: next_revision(),
         }
+    }
+
+    /// A stamp of the live intervals: it changes whenever they may have
+    /// changed (an answer added, even one that only touched; an eviction)
+    /// and is never reused, by this pool or any other in the process. So
+    /// anything derived from the pool's content at one revision (a rendered
+    /// body) is still exact while the revision is the same, and readers can
+    /// check that without comparing intervals.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// The home this pool prices.
@@ -276,6 +299,7 @@ impl Pool {
             return Err(PoolError::TooManyGroups);
         }
         self.last_fetch = Some(self.last_fetch.map_or(fetched_at, |t| t.max(fetched_at)));
+        self.revision = next_revision();
 
         let mut stale_groups: Vec<usize> = Vec::new();
         for chunk in fresh.chunks(MAX_GROUP_LEN) {

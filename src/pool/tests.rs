@@ -540,3 +540,71 @@ fn lowering_the_limit_evicts_the_oldest_unprotected_groups_at_once() {
     assert!(p.stats(t("2026-01-15T12:00:00Z")).gc_blocked_by_protection);
     p.check_invariants().unwrap();
 }
+
+#[test]
+fn the_revision_changes_with_the_live_intervals_and_only_then() {
+    let mut pool = pool(192);
+    let empty = pool.revision();
+    assert_ne!(
+        empty,
+        self::pool(192).revision(),
+        "two pools never share one"
+    );
+
+    day(
+        &mut pool,
+        "2025-11-10",
+        "2025-11-18T12:00:00Z",
+        "2025-11-20T12:00:00Z",
+    );
+    let one_day = pool.revision();
+    assert_ne!(one_day, empty);
+
+    // Reads and a limit change that evicts nothing leave it alone.
+    let (start, end) = (t("2025-11-09T23:00:00Z"), t("2025-11-10T23:00:00Z"));
+    let _ = pool.range(start, end).map(|it| it.count());
+    let _ = pool.gaps(start, end);
+    let _ = pool.stats(t("2025-11-20T12:00:00Z"));
+    pool.set_max_intervals(500, t("2025-11-20T12:00:00Z"));
+    assert_eq!(pool.revision(), one_day);
+
+    // An answer that only touches (same prices again) may have changed
+    // nothing, but counts: the revision is a "may have changed".
+    day(
+        &mut pool,
+        "2025-11-10",
+        "2025-11-19T12:00:00Z",
+        "2025-11-20T12:00:00Z",
+    );
+    let touched = pool.revision();
+    assert_ne!(touched, one_day);
+
+    // Eviction by a lower limit changes it.
+    day(
+        &mut pool,
+        "2025-11-11",
+        "2025-11-19T13:00:00Z",
+        "2025-11-20T12:00:00Z",
+    );
+    let two_days = pool.revision();
+    let outcome = pool.set_max_intervals(96, t("2025-11-20T12:00:00Z"));
+    assert!(outcome.evicted_groups > 0);
+    assert_ne!(pool.revision(), two_days);
+
+    // A clone starts at the same revision (same content) and diverges on change.
+    let mut clone = pool.clone();
+    assert_eq!(clone.revision(), pool.revision());
+    day(
+        &mut clone,
+        "2025-11-12",
+        "2025-11-20T13:00:00Z",
+        "2025-11-20T12:00:00Z",
+    );
+    day(
+        &mut pool,
+        "2025-11-12",
+        "2025-11-20T13:00:00Z",
+        "2025-11-20T12:00:00Z",
+    );
+    assert_ne!(clone.revision(), pool.revision());
+}
