@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::render_cache::RenderCache;
 use crate::api::{ApiState, SaveStatusSource, router};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SourceKind};
@@ -220,6 +221,9 @@ impl Application {
             ready,
             prometheus: crate::telemetry::prometheus(),
             api_token: config.api_token.as_deref().map(Arc::from),
+            render_cache: Arc::new(RenderCache::new(
+                config.render_cache_mib.saturating_mul(1024 * 1024),
+            )),
         };
         tracing::info!(
             address = %listener.local_addr().map_or(config.listen, |a| a),

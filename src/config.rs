@@ -97,6 +97,11 @@ pub struct Config {
     #[arg(long, env = "PRICEPOOL_MAX_INTERVALS", default_value_t = 960, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_intervals: u32,
 
+    /// Memory for rendered range bodies kept for reuse, in MiB (0: none).
+    /// One hot 2-day body is ~27 KB; the default holds one for ~12,000 homes.
+    #[arg(long, env = "PRICEPOOL_RENDER_CACHE_MIB", default_value_t = crate::api::render_cache::DEFAULT_CAPACITY_MIB)]
+    pub render_cache_mib: u64,
+
     /// Quiet time after a home's latest change before its snapshot is written.
     #[arg(long, env = "PRICEPOOL_SAVE_DELAY", default_value = "3s", value_parser = parse_duration)]
     pub save_delay: Duration,

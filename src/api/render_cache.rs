@@ -4,26 +4,36 @@
 //! prices change, and rendering 192 intervals is most of what a hot
 //! request costs (see BENCHMARKS.md).
 //!
-//! An entry is reused only when everything its body was rendered from is
-//! equal: the view, the home (id, zone, currency), the range and every
-//! interval of the answer. So nothing has to invalidate it: a fetch, a
-//! touch or GC that changes the answer makes the comparison fail and the
-//! body is rendered afresh. Only complete answers are kept (an incomplete
-//! one also depends on the time of asking). The cache holds at most
-//! `capacity_bytes` of bodies and intervals; the oldest entries go first.
+//! An entry is reused only for the same view, home (id, zone, currency)
+//! and range, and only while the home's pool is at the revision the body
+//! was rendered from ([`crate::pool::Pool::revision`] changes with every
+//! fetch and eviction). So nothing has to invalidate it, and a hit needs
+//! neither the intervals nor a comparison of them. Only answers that are
+//! the pool's content (complete, with a revision) are kept.
+//!
+//! Bounded two ways: at most `capacity_bytes` of entries (bodies plus their
+//! keys), the least valuable going first (moka's TinyLFU: a scan of
+//! once-asked ranges does not push out the polled ones); and an entry
+//! nobody asked for in [`IDLE_TIMEOUT`] goes, so ranges that have moved on
+//! (yesterday's `today`, the last quarter's `rates`) do not sit in memory
+//! until the capacity is reached.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::caching::etag_of;
-use crate::pool::{HomeInfo, Interval};
+use crate::pool::HomeInfo;
 
-/// Bodies and intervals the cache holds at most, by default: about 900
-/// two-day ranges. Small next to the pools (10,000 homes take ~450 MiB).
-pub const DEFAULT_CAPACITY_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes of entries the cache holds at most, by default (`--render-cache-mib`).
+/// Enough for one hot 2-day body (27 KB) per home for about 12,000 homes;
+/// a service with a handful of homes never comes near it.
+pub const DEFAULT_CAPACITY_MIB: u64 = 320;
+
+/// An entry not asked for in this long is dropped.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Which rendering of a range a body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,129 +63,130 @@ struct Key {
 
 #[derive(Debug)]
 struct Entry {
+    /// The home as it was when rendered (zone and currency are in the body).
     home: HomeInfo,
-    intervals: Vec<Interval>,
+    /// The pool revision the body was rendered from.
+    revision: u64,
     rendered: Rendered,
 }
 
-impl Entry {
-    fn size(&self) -> usize {
-        self.rendered.body.len()
-            + self.intervals.len() * std::mem::size_of::<Interval>()
-            + self.home.id.len() * 2
-            + 128
-    }
+/// What an entry costs, for the capacity: its body, ETag and strings, plus
+/// a fixed allowance for the key, the `Arc`s and moka's own bookkeeping.
+fn weight(key: &Key, entry: &Arc<Entry>) -> u32 {
+    let bytes = entry.rendered.body.len()
+        + entry.rendered.etag.len()
+        + key.home_id.len()
+        + entry.home.id.len()
+        + entry.home.currency.len()
+        + 256;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
-#[derive(Debug, Default)]
-struct Entries {
-    by_key: HashMap<Key, Arc<Entry>>,
-    /// Keys in insertion order, for eviction.
-    order: VecDeque<Key>,
-    used_bytes: usize,
-}
-
-/// The cache. Shared by every request (an `Arc` in a router extension).
-#[derive(Debug)]
+/// The cache. Shared by every request (an `Arc` in [`super::ApiState`]);
+/// moka locks internally, per shard, never across an `.await`.
 pub struct RenderCache {
-    /// std Mutex: held only to look up, insert or evict (no rendering, no
-    /// comparison, never across an `.await`).
-    entries: Mutex<Entries>,
-    capacity_bytes: usize,
+    entries: moka::sync::Cache<Key, Arc<Entry>>,
+}
+
+impl std::fmt::Debug for RenderCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderCache")
+            .field("entries", &self.entries.entry_count())
+            .field("weighted_bytes", &self.entries.weighted_size())
+            .finish()
+    }
 }
 
 impl Default for RenderCache {
     fn default() -> Self {
-        RenderCache::new(DEFAULT_CAPACITY_BYTES)
+        RenderCache::new(DEFAULT_CAPACITY_MIB * 1024 * 1024)
     }
 }
 
 impl RenderCache {
-    /// An empty cache holding at most `capacity_bytes`.
-    pub fn new(capacity_bytes: usize) -> RenderCache {
+    /// An empty cache holding at most `capacity_bytes` (0: keeps nothing).
+    pub fn new(capacity_bytes: u64) -> RenderCache {
         RenderCache {
-            entries: Mutex::new(Entries::default()),
-            capacity_bytes,
+            entries: moka::sync::Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(weight)
+                .time_to_idle(IDLE_TIMEOUT)
+                .build(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The body of `view` over `[start, end)` of `home` with `intervals`:
-    /// the kept one when it was rendered from exactly these, else
-    /// `render()`'s (kept when `keep` is true, i.e. the answer is complete).
-    pub fn get_or_render(
-        &self,
-        view: View,
-        home: &HomeInfo,
-        (start, end): (DateTime<Utc>, DateTime<Utc>),
-        intervals: &[Interval],
-        keep: bool,
-        render: impl FnOnce() -> Vec<u8>,
-    ) -> Rendered {
-        let key = Key {
+    fn key(view: View, home: &HomeInfo, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> Key {
+        Key {
             view,
             home_id: home.id.clone(),
             start,
             end,
-        };
-        let kept = self.lock().by_key.get(&key).cloned();
-        if let Some(entry) = kept
-            && entry.home == *home
-            && entry.intervals == intervals
+        }
+    }
+
+    /// The kept body of `view` over the range of `home`, when it was
+    /// rendered from the pool at `revision`.
+    pub fn get(
+        &self,
+        view: View,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+    ) -> Option<Rendered> {
+        let entry = self.entries.get(&Self::key(view, home, range))?;
+        (entry.revision == revision && entry.home == *home).then(|| entry.rendered.clone())
+    }
+
+    /// The body of `view` over the range of `home`: the kept one when it
+    /// was rendered from the pool at `revision`, else `render()`'s, kept
+    /// when the answer has a revision (it is the pool's own content).
+    pub fn get_or_render(
+        &self,
+        view: View,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: Option<u64>,
+        render: impl FnOnce() -> Vec<u8>,
+    ) -> Rendered {
+        if let Some(revision) = revision
+            && let Some(rendered) = self.get(view, home, range, revision)
         {
-            return entry.rendered.clone();
+            return rendered;
         }
         let body = render();
         let rendered = Rendered {
             etag: Arc::from(etag_of(&body)),
             body: Bytes::from(body),
         };
-        if keep {
-            self.insert(
-                key,
-                Entry {
+        if let Some(revision) = revision {
+            self.entries.insert(
+                Self::key(view, home, range),
+                Arc::new(Entry {
                     home: home.clone(),
-                    intervals: intervals.to_vec(),
+                    revision,
                     rendered: rendered.clone(),
-                },
+                }),
             );
         }
         rendered
     }
 
-    fn insert(&self, key: Key, entry: Entry) {
-        let size = entry.size();
-        if size > self.capacity_bytes {
-            return;
-        }
-        let mut entries = self.lock();
-        if let Some(old) = entries.by_key.insert(key.clone(), Arc::new(entry)) {
-            entries.used_bytes -= old.size();
-        } else {
-            entries.order.push_back(key);
-        }
-        entries.used_bytes += size;
-        while entries.used_bytes > self.capacity_bytes {
-            let Some(oldest) = entries.order.pop_front() else {
-                break;
-            };
-            if let Some(evicted) = entries.by_key.remove(&oldest) {
-                entries.used_bytes -= evicted.size();
-            }
-        }
-    }
-
-    /// Bodies kept now (for tests and the curious).
-    pub fn len(&self) -> usize {
-        self.lock().by_key.len()
+    /// Bodies kept now, after moka's pending bookkeeping (for tests and
+    /// the curious; not a hot-path call).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
     }
 
     /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes of entries kept now, as the capacity counts them.
+    pub fn weighted_bytes(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.weighted_size()
     }
 }
 
@@ -191,99 +202,88 @@ mod tests {
     }
 
     #[test]
-    fn the_same_answer_is_rendered_once_and_a_changed_one_again() {
+    fn the_same_revision_is_rendered_once_and_a_new_one_again() {
         let cache = RenderCache::default();
         let home = fixtures::home("a");
-        let mut intervals = fixtures::quarter_hours(range().0, 96, 1);
         let renders = Cell::new(0);
         let render = |text: &'static str| {
             renders.set(renders.get() + 1);
             text.as_bytes().to_vec()
         };
-        let first = cache.get_or_render(View::Intervals, &home, range(), &intervals, true, || {
-            render("one")
-        });
-        let again = cache.get_or_render(View::Intervals, &home, range(), &intervals, true, || {
-            render("never")
-        });
+        let first = cache.get_or_render(View::Intervals, &home, range(), Some(7), || render("one"));
+        let again =
+            cache.get_or_render(View::Intervals, &home, range(), Some(7), || render("never"));
         assert_eq!(renders.get(), 1);
         assert_eq!(again.body, first.body);
         assert_eq!(again.etag, first.etag);
+        assert_eq!(
+            cache
+                .get(View::Intervals, &home, range(), 7)
+                .map(|r| r.body),
+            Some(first.body.clone())
+        );
 
-        // A fetch that touched one price: rendered afresh, new ETag.
-        intervals[40].total += 0.01;
+        // The pool changed (a fetch, an eviction): rendered afresh, new ETag,
+        // and the old body is not served for the new revision.
+        assert!(cache.get(View::Intervals, &home, range(), 8).is_none());
         let changed =
-            cache.get_or_render(View::Intervals, &home, range(), &intervals, true, || {
-                render("two")
-            });
+            cache.get_or_render(View::Intervals, &home, range(), Some(8), || render("two"));
         assert_eq!(renders.get(), 2);
         assert_eq!(&changed.body[..], b"two");
         assert_ne!(changed.etag, first.etag);
 
-        // Another view, home or range of the same intervals is another body.
-        cache.get_or_render(View::Rates, &home, range(), &intervals, true, || {
-            render("r")
-        });
-        let other_home = HomeInfo {
+        // Another view, zone or range is another body.
+        cache.get_or_render(View::Rates, &home, range(), Some(8), || render("r"));
+        let moved = HomeInfo {
             zone: chrono_tz::Europe::Oslo,
             ..home.clone()
         };
-        cache.get_or_render(View::Rates, &other_home, range(), &intervals, true, || {
-            render("o")
-        });
-        assert_eq!(renders.get(), 4);
+        assert!(cache.get(View::Rates, &moved, range(), 8).is_none());
+        cache.get_or_render(View::Rates, &moved, range(), Some(8), || render("o"));
+        let (start, end) = range();
+        cache.get_or_render(
+            View::Rates,
+            &moved,
+            (start, end + chrono::TimeDelta::hours(1)),
+            Some(8),
+            || render("l"),
+        );
+        assert_eq!(renders.get(), 5);
     }
 
     #[test]
-    fn incomplete_answers_are_not_kept() {
+    fn answers_without_a_revision_are_not_kept() {
         let cache = RenderCache::default();
         let home = fixtures::home("a");
-        let intervals = fixtures::quarter_hours(range().0, 50, 1);
-        cache.get_or_render(View::Intervals, &home, range(), &intervals, false, || {
+        let body = cache.get_or_render(View::Intervals, &home, range(), None, || {
             b"partial".to_vec()
         });
+        assert_eq!(&body.body[..], b"partial");
         assert!(cache.is_empty());
     }
 
     #[test]
-    fn the_cache_stays_within_its_capacity_by_dropping_the_oldest() {
+    fn the_cache_stays_within_its_capacity() {
         let home = fixtures::home("a");
-        let intervals = fixtures::quarter_hours(range().0, 96, 1);
-        let one_entry = 1000 + 96 * std::mem::size_of::<Interval>() + 2 + 128;
-        let cache = RenderCache::new(3 * one_entry);
+        // Body, quoted 16-digit ETag, the id twice, the currency, the allowance.
+        let one_entry = 1000 + 18 + 2 * "a".len() + "EUR".len() + 256;
+        let cache = RenderCache::new(3 * one_entry as u64);
         let day = chrono::TimeDelta::days(1);
-        for n in 0..5 {
+        for n in 0..50 {
             let start = range().0 + day * n;
             cache.get_or_render(
                 View::Intervals,
                 &home,
                 (start, start + day),
-                &intervals,
-                true,
+                Some(1),
                 || vec![b' '; 1000],
             );
+            assert!(cache.weighted_bytes() <= 3 * one_entry as u64, "after {n}");
         }
-        assert_eq!(cache.len(), 3);
-        assert!(cache.lock().used_bytes <= 3 * one_entry);
-        // The two oldest went; the newest is still there.
-        let newest = range().0 + day * 4;
-        let mut rendered_again = false;
-        cache.get_or_render(
-            View::Intervals,
-            &home,
-            (newest, newest + day),
-            &intervals,
-            true,
-            || {
-                rendered_again = true;
-                Vec::new()
-            },
-        );
-        assert!(!rendered_again);
-        cache.get_or_render(View::Intervals, &home, range(), &intervals, true, || {
-            rendered_again = true;
-            Vec::new()
-        });
-        assert!(rendered_again);
+        assert!((1..=3).contains(&cache.len()), "{} kept", cache.len());
+
+        let nothing = RenderCache::new(0);
+        nothing.get_or_render(View::Intervals, &home, range(), Some(1), || vec![b' '; 10]);
+        assert!(nothing.is_empty());
     }
 }

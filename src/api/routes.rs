@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use axum::{Extension, Router};
 use chrono::{DateTime, TimeDelta, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -34,8 +34,10 @@ use super::query::{DefaultRange, RANGE_PARAMETERS, ResolvedRange, parse_pairs, p
 use super::render_cache::{RenderCache, View};
 use super::views::{CurrentBody, IntervalView, IntervalsJson, local_rfc3339, rates_json};
 use crate::clock::Clock;
-use crate::pool::{Interval, PoolStats, QUARTER_SECONDS};
-use crate::upstream::{Answer, FetchError, Home, Registry, UpstreamErrorKind, UpstreamStatus};
+use crate::pool::{HomeInfo, Interval, PoolStats, QUARTER_SECONDS};
+use crate::upstream::{
+    Answer, FetchError, Home, Registry, UpstreamErrorKind, UpstreamStatus, record_cache_hit,
+};
 
 /// The spec served at /openapi.json (the file in `openapi/`).
 pub const OPENAPI_JSON: &str = include_str!("../../openapi/openapi.json");
@@ -60,6 +62,9 @@ pub struct ApiState {
     pub prometheus: PrometheusHandle,
     /// The bearer token /v1 requires, when configured.
     pub api_token: Option<Arc<str>>,
+    /// Rendered range bodies, reused while the pool is at the revision
+    /// they were rendered from (see `render_cache`); bounded in bytes.
+    pub render_cache: Arc<RenderCache>,
 }
 
 /// Every route the service serves, with its handler. The OpenAPI spec must
@@ -98,10 +103,7 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
             router.route(path, method_router)
         })
         .fallback(unknown_route)
-        .with_state(state)
-        // One render cache per router: rendered range bodies, reused while
-        // the answer is the same (see `render_cache`).
-        .layer(Extension(Arc::new(RenderCache::default())));
+        .with_state(state);
     with_layers(router, request_timeout)
 }
 
@@ -230,33 +232,50 @@ async fn list_homes(State(state): State<ApiState>, RawQuery(query): RawQuery) ->
     })
 }
 
-/// A range answer with what it was asked for and how long it stays fresh.
-struct RangeAnswer {
-    home: Home,
-    range: ResolvedRange,
-    answer: Answer,
-    max_age_seconds: i64,
-}
-
-/// Resolves the range parameters of `query` for the home at `now` and asks
-/// the home for that range; an upstream failure with nothing cached is an error.
-async fn answer_range(
+/// Answers a range endpoint: resolves the home and range of `request` at
+/// `now`, then serves the kept rendering of `view` when the home's pool is
+/// still at the revision it was rendered from (a complete answer then, as
+/// the content is the same: no copy of the intervals, no upstream), else
+/// asks the home (fetching what is missing) and renders the answer with
+/// `render`. An upstream failure with
+/// nothing cached is an error.
+async fn range_response(
     state: &ApiState,
     request: &HomeRequest,
     now: DateTime<Utc>,
     default: DefaultRange,
-) -> Result<RangeAnswer, ApiError> {
+    view: View,
+    render: impl FnOnce(&HomeInfo, &ResolvedRange, &Answer) -> Vec<u8>,
+) -> Result<Response, ApiError> {
     let home = find_home(state, &request.home_id)?;
     let pairs = parse_pairs(request.query.as_deref(), RANGE_PARAMETERS)?;
-    let range = parse_range(&pairs)?.resolve(home.info().zone, now, default);
-    let answer = answer_for(&home, range).await?;
-    let max_age_seconds = max_age(now, Some(next_change(now, &range, &answer)));
-    Ok(RangeAnswer {
-        home,
-        range,
-        answer,
+    let info = home.info();
+    let range = parse_range(&pairs)?.resolve(info.zone, now, default);
+    let span = (range.start, range.end);
+    let kept = state.render_cache.get(view, &info, span, home.revision());
+    let (rendered, complete, retry_at) = match kept {
+        Some(rendered) => {
+            record_cache_hit();
+            (rendered, true, None)
+        }
+        None => {
+            let answer = answer_for(&home, range).await?;
+            let rendered =
+                state
+                    .render_cache
+                    .get_or_render(view, &info, span, answer.revision, || {
+                        render(&info, &range, &answer)
+                    });
+            (rendered, answer.complete, answer.retry_at)
+        }
+    };
+    let max_age_seconds = max_age(now, Some(next_change(now, &range, complete, retry_at)));
+    Ok(cached_json_with_etag(
+        &request.headers,
+        rendered.body,
+        &rendered.etag,
         max_age_seconds,
-    })
+    ))
 }
 
 /// Asks the home for `range`; an upstream failure with nothing cached is an error.
@@ -266,41 +285,41 @@ async fn answer_for(home: &Home, range: ResolvedRange) -> Result<Answer, ApiErro
         .map_err(fetch_error_to_api)
 }
 
-/// The next moment an answer over `range` can change, as seen at `now`.
-fn next_change(now: DateTime<Utc>, range: &ResolvedRange, answer: &Answer) -> DateTime<Utc> {
+/// The next moment an answer over `range` can change, as seen at `now`:
+/// when the range moves, and for an incomplete answer when asking again
+/// may fill it.
+fn next_change(
+    now: DateTime<Utc>,
+    range: &ResolvedRange,
+    complete: bool,
+    retry_at: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
     let mut next = now + TimeDelta::seconds(super::caching::MAX_AGE_CAP_SECONDS);
     if let Some(moves_at) = range.moves_at {
         next = next.min(moves_at);
     }
-    if !answer.complete {
+    if !complete {
         // Unknown retry time: a minute, so a poller notices new data soon.
-        next = next.min(answer.retry_at.unwrap_or(now + TimeDelta::seconds(60)));
+        next = next.min(retry_at.unwrap_or(now + TimeDelta::seconds(60)));
     }
     next
 }
 
-async fn intervals(
-    State(state): State<ApiState>,
-    Extension(cache): Extension<Arc<RenderCache>>,
-    request: HomeRequest,
-) -> Response {
+async fn intervals(State(state): State<ApiState>, request: HomeRequest) -> Response {
     let now = state.clock.now();
-    let result = answer_range(&state, &request, now, DefaultRange::Today)
-        .await
-        .map(|found| {
-            let RangeAnswer {
-                home,
-                range,
-                answer,
-                max_age_seconds,
-            } = found;
-            let info = home.info();
+    let result = range_response(
+        &state,
+        &request,
+        now,
+        DefaultRange::Today,
+        View::Intervals,
+        |info, range, answer| {
             let incomplete = !answer.complete;
             let reason = answer
                 .reason
                 .filter(|_| incomplete)
                 .map(|reason| reason.describe());
-            let body = IntervalsJson {
+            IntervalsJson {
                 home_id: &info.id,
                 currency: &info.currency,
                 zone: info.zone,
@@ -311,51 +330,25 @@ async fn intervals(
                 reason: reason.as_deref(),
                 retry_at: answer.retry_at.filter(|_| incomplete),
                 missing: incomplete.then_some(answer.missing.as_slice()),
-            };
-            let rendered = cache.get_or_render(
-                View::Intervals,
-                &info,
-                (range.start, range.end),
-                &answer.intervals,
-                answer.complete,
-                || body.render(),
-            );
-            cached_json_with_etag(
-                &request.headers,
-                rendered.body,
-                &rendered.etag,
-                max_age_seconds,
-            )
-        });
+            }
+            .render()
+        },
+    )
+    .await;
     respond(now, result)
 }
 
-async fn rates(
-    State(state): State<ApiState>,
-    Extension(cache): Extension<Arc<RenderCache>>,
-    request: HomeRequest,
-) -> Response {
+async fn rates(State(state): State<ApiState>, request: HomeRequest) -> Response {
     let now = state.clock.now();
-    let result = answer_range(&state, &request, now, DefaultRange::Upcoming)
-        .await
-        .map(|found| {
-            let info = found.home.info();
-            let answer = &found.answer;
-            let rendered = cache.get_or_render(
-                View::Rates,
-                &info,
-                (found.range.start, found.range.end),
-                &answer.intervals,
-                answer.complete,
-                || rates_json(&answer.intervals, info.zone),
-            );
-            cached_json_with_etag(
-                &request.headers,
-                rendered.body,
-                &rendered.etag,
-                found.max_age_seconds,
-            )
-        });
+    let result = range_response(
+        &state,
+        &request,
+        now,
+        DefaultRange::Upcoming,
+        View::Rates,
+        |info, _, answer| rates_json(&answer.intervals, info.zone),
+    )
+    .await;
     respond(now, result)
 }
 

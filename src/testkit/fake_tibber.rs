@@ -66,6 +66,9 @@ pub enum Fault {
     EmptyData,
     /// HTTP 200 with JSON of the wrong shape.
     Malformed,
+    /// Answers normally with every price (total, energy) raised by this
+    /// much: the upstream correcting prices it had published.
+    CorrectedPrices(f64),
 }
 
 /// One request the fake received.
@@ -260,6 +263,7 @@ async fn graphql(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
     });
 
     let mut empty_data = false;
+    let mut correction = None;
     match fault {
         Some(Fault::RateLimited { retry_after }) => {
             let mut response = (StatusCode::TOO_MANY_REQUESTS, "too many requests").into_response();
@@ -298,6 +302,7 @@ async fn graphql(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
         }
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::EmptyData) => empty_data = true,
+        Some(Fault::CorrectedPrices(add)) => correction = Some(add),
         None => {}
     }
     if !authorized {
@@ -312,14 +317,29 @@ async fn graphql(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
     };
     let now = lock(&state.clock).now();
     let after_inclusive = *lock(&state.after_inclusive);
-    axum::Json(answer(
-        &state.market,
-        &query,
-        now,
-        after_inclusive,
-        empty_data,
-    ))
-    .into_response()
+    let mut answer = answer(&state.market, &query, now, after_inclusive, empty_data);
+    if let Some(add) = correction {
+        correct_prices(&mut answer, add);
+    }
+    axum::Json(answer).into_response()
+}
+
+/// Raises `total` and `energy` of every price node in `value` by `add`.
+fn correct_prices(value: &mut Value, add: f64) {
+    match value {
+        Value::Object(object) => {
+            if object.contains_key("startsAt") {
+                for field in ["total", "energy"] {
+                    if let Some(price) = object.get(field).and_then(Value::as_f64) {
+                        object.insert(field.into(), json!(price + add));
+                    }
+                }
+            }
+            object.values_mut().for_each(|v| correct_prices(v, add));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| correct_prices(v, add)),
+        _ => {}
+    }
 }
 
 /// The query of a JSON body or a form-encoded `query=`.

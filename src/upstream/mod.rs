@@ -23,6 +23,8 @@ pub use config::{Secret, TIBBER_URL, TibberConfig, UpstreamConfig};
 pub use demo::{DemoMarket, DemoZone};
 pub use error::{FetchError, IncompleteReason, UpstreamError, UpstreamErrorKind};
 pub use gate::CallGate;
-pub use registry::{Answer, ChangeHook, Home, Registry, StatusError, UpstreamStatus};
+pub use registry::{
+    Answer, ChangeHook, Home, Registry, StatusError, UpstreamStatus, record_cache_hit,
+};
 pub use source::{DemoSource, FetchRequest, PriceSource, Source};
 pub use tibber::TibberSource;

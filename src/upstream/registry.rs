@@ -48,6 +48,11 @@ pub struct Answer {
     pub reason: Option<IncompleteReason>,
     /// When asking again may fill the missing stretches.
     pub retry_at: Option<DateTime<Utc>>,
+    /// The pool's revision when `intervals` are exactly its content over
+    /// the range (a complete cache hit); None when the answer was assembled
+    /// around a fetch. What is derived from a Some answer stays exact while
+    /// [`Home::revision`] reports the same revision.
+    pub revision: Option<u64>,
 }
 
 /// A home's upstream health, for `/readyz` and `/stats`.
@@ -297,6 +302,15 @@ impl Home {
         self.inner.info.clone()
     }
 
+    /// The pool's revision now ([`Pool::revision`]): a reader holding what
+    /// it derived from a complete [`Answer`] of the same revision (same
+    /// range) may reuse it, without asking for the intervals again: the
+    /// content, and so the completeness, is what it was. Counts nothing;
+    /// see [`record_cache_hit`].
+    pub fn revision(&self) -> u64 {
+        self.lock_pool().revision()
+    }
+
     /// Runs `f` on the pool under its lock (stats, snapshots). Keep `f` short.
     pub fn with_pool<R>(&self, f: impl FnOnce(&Pool) -> R) -> R {
         let pool = self.lock_pool();
@@ -345,9 +359,13 @@ impl Home {
             let intervals = collect_range(&pool, start, end);
             if tiles(&intervals, start, end) || pool.gaps(start, end).unwrap_or_default().is_empty()
             {
+                let revision = pool.revision();
                 drop(pool);
-                metrics::counter!("pricepool_cache_requests_total", "result" => "hit").increment(1);
-                return Ok(Answer::complete(intervals));
+                record_cache_hit();
+                return Ok(Answer {
+                    revision: Some(revision),
+                    ..Answer::complete(intervals)
+                });
             }
         }
 
@@ -536,6 +554,7 @@ impl Home {
             missing,
             reason: Some(reason),
             retry_at,
+            revision: None,
         })
     }
 
@@ -835,6 +854,7 @@ impl Answer {
             missing: Vec::new(),
             reason: None,
             retry_at: None,
+            revision: None,
         }
     }
 }
@@ -847,18 +867,30 @@ fn lost_flight() -> FetchError {
     }
 }
 
-/// Whether `intervals` (sorted, as `collect_range` returns them) cover
+/// Counts a range answered from the cache alone, for callers that served
+/// it without [`Home::intervals`] (see [`Home::revision`]).
+pub fn record_cache_hit() {
+    metrics::counter!("pricepool_cache_requests_total", "result" => "hit").increment(1);
+}
+
+/// Whether `intervals` (sorted, as the pool's range returns them) cover
 /// `[start, end)` back to back from `start` on: then no slot of the range
 /// is missing and the pool would report no gap.
-fn tiles(intervals: &[Interval], start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-    let (Some(first), Some(last)) = (intervals.first(), intervals.last()) else {
-        return false;
-    };
-    first.starts_at == start
-        && last.ends_at() >= end
-        && intervals
-            .windows(2)
-            .all(|pair| pair[0].ends_at() == pair[1].starts_at)
+fn tiles<'a>(
+    intervals: impl IntoIterator<Item = &'a Interval>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> bool {
+    let mut reached = start;
+    let mut any = false;
+    for interval in intervals {
+        if interval.starts_at != reached {
+            return false;
+        }
+        reached = interval.ends_at();
+        any = true;
+    }
+    any && reached >= end
 }
 
 fn collect_range(pool: &Pool, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Interval> {

@@ -90,3 +90,50 @@ async fn answers_are_compressed_when_the_client_asks() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
+
+#[tokio::test]
+async fn a_kept_body_is_never_served_after_the_prices_behind_it_changed() {
+    // One day fits the pool (150; no prefetch fills the protected window):
+    // asking another evicts the first.
+    let fake = crate::helpers::start_fake_tibber().await;
+    let mut flags = crate::helpers::tibber_flags(&fake);
+    flags.extend(["--max-intervals", "150", "--no-prefetch"]);
+    let app = crate::helpers::spawn_app_with(&flags).await;
+    let first_day = "/v1/homes/demo/intervals?date=2025-10-10";
+    let total_at_noon = |body: &serde_json::Value| body["intervals"][48]["total"].as_f64().unwrap();
+
+    app.get_json(first_day, StatusCode::OK).await;
+    // The next asks are hits: the body is kept under the pool's revision.
+    let calls = fake.call_count();
+    let original = app.get_json(first_day, StatusCode::OK).await;
+    let kept = app.get(first_day).await;
+    let kept_etag = kept.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(fake.call_count(), calls, "hits cost no upstream call");
+
+    // The upstream corrects its prices; another day evicts the first, which
+    // is fetched again, corrected.
+    fake.set_fault(Some(pricepool::testkit::Fault::CorrectedPrices(1.0)));
+    app.get_json("/v1/homes/demo/intervals?date=2025-10-12", StatusCode::OK)
+        .await;
+    let calls = fake.call_count();
+    for attempt in 0..3 {
+        let response = app.get(first_day).await;
+        assert_ne!(
+            response.headers()["etag"],
+            kept_etag.as_str(),
+            "ask {attempt}"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["complete"], true);
+        let corrected = total_at_noon(&body);
+        assert!(
+            (corrected - total_at_noon(&original) - 1.0).abs() < 1e-9,
+            "ask {attempt}: {corrected} is not the corrected price"
+        );
+    }
+    assert_eq!(
+        fake.call_count(),
+        calls + 1,
+        "fetched again once, then hits"
+    );
+}
