@@ -98,7 +98,7 @@ pub struct Config {
     pub max_intervals: u32,
 
     /// Memory for rendered range bodies kept for reuse, in MiB (0: none).
-    /// One hot 2-day body is ~27 KB; the default holds one for ~12,000 homes.
+    /// One hot 2-day body is ~27 KB; the default holds one for 10,000 homes.
     #[arg(long, env = "PRICEPOOL_RENDER_CACHE_MIB", default_value_t = crate::api::render_cache::DEFAULT_CAPACITY_MIB)]
     pub render_cache_mib: u64,
 

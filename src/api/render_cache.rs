@@ -28,9 +28,12 @@ use super::caching::etag_of;
 use crate::pool::HomeInfo;
 
 /// Bytes of entries the cache holds at most, by default (`--render-cache-mib`).
-/// Enough for one hot 2-day body (27 KB) per home for about 12,000 homes;
-/// a service with a handful of homes never comes near it.
-pub const DEFAULT_CAPACITY_MIB: u64 = 320;
+/// Enough for one hot 2-day body (27 KB) per home for 10,000 homes; a
+/// service with a handful of homes never comes near it. Measured on 10,000
+/// homes of 960 intervals (~450 MiB of pools): resident memory peaks at
+/// ~900 MiB with the cache full under churn (BENCHMARKS.md), so the two
+/// together stay under 1 GiB.
+pub const DEFAULT_CAPACITY_MIB: u64 = 288;
 
 /// An entry not asked for in this long is dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -71,16 +74,20 @@ struct Entry {
 }
 
 /// What an entry costs, for the capacity: its body, ETag and strings, plus
-/// a fixed allowance for the key, the `Arc`s and moka's own bookkeeping.
+/// a fixed allowance for the key, the `Arc`s, the allocator's rounding and
+/// moka's own bookkeeping (measured: ~1.5 KB per entry over the body).
 fn weight(key: &Key, entry: &Arc<Entry>) -> u32 {
     let bytes = entry.rendered.body.len()
         + entry.rendered.etag.len()
         + key.home_id.len()
         + entry.home.id.len()
         + entry.home.currency.len()
-        + 256;
+        + ENTRY_OVERHEAD_BYTES;
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
+
+/// See [`weight`].
+const ENTRY_OVERHEAD_BYTES: usize = 1024;
 
 /// The cache. Shared by every request (an `Arc` in [`super::ApiState`]);
 /// moka locks internally, per shard, never across an `.await`.
@@ -153,7 +160,10 @@ impl RenderCache {
         {
             return rendered;
         }
-        let body = render();
+        let mut body = render();
+        // Kept bodies hold exactly their bytes (a renderer's estimate of the
+        // capacity is a few percent high; shrinking in place is cheap).
+        body.shrink_to_fit();
         let rendered = Rendered {
             etag: Arc::from(etag_of(&body)),
             body: Bytes::from(body),
@@ -167,6 +177,11 @@ impl RenderCache {
                     rendered: rendered.clone(),
                 }),
             );
+            // Atomic reads: moka's counts as of its last bookkeeping.
+            metrics::gauge!("pricepool_render_cache_bytes")
+                .set(self.entries.weighted_size() as f64);
+            metrics::gauge!("pricepool_render_cache_entries")
+                .set(self.entries.entry_count() as f64);
         }
         rendered
     }
@@ -266,7 +281,7 @@ mod tests {
     fn the_cache_stays_within_its_capacity() {
         let home = fixtures::home("a");
         // Body, quoted 16-digit ETag, the id twice, the currency, the allowance.
-        let one_entry = 1000 + 18 + 2 * "a".len() + "EUR".len() + 256;
+        let one_entry = 1000 + 18 + 2 * "a".len() + "EUR".len() + ENTRY_OVERHEAD_BYTES;
         let cache = RenderCache::new(3 * one_entry as u64);
         let day = chrono::TimeDelta::days(1);
         for n in 0..50 {
