@@ -303,12 +303,7 @@ impl Pool {
 
         let mut stale_groups: Vec<usize> = Vec::new();
         for chunk in fresh.chunks(MAX_GROUP_LEN) {
-            let group_slot = self.alloc_group(FetchGroup {
-                fetched_at,
-                seq: self.next_seq,
-                intervals: chunk.to_vec(),
-            });
-            self.next_seq += 1;
+            let group_slot = self.push_group(fetched_at, chunk);
             for (pos, interval) in chunk.iter().enumerate() {
                 let first = slot_of(interval.starts_at);
                 let last = first + span_slots(interval.resolution) - 1;
@@ -344,6 +339,18 @@ impl Pool {
         outcome.evicted_groups = evicted_groups;
         outcome.evicted_intervals = evicted_intervals;
         Ok(outcome)
+    }
+
+    /// Stores `chunk` as the next fetch group (the next sequence number);
+    /// returns its slot. Indexing its intervals is the caller's.
+    fn push_group(&mut self, fetched_at: DateTime<Utc>, chunk: &[Interval]) -> usize {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.alloc_group(FetchGroup {
+            fetched_at,
+            seq,
+            intervals: chunk.to_vec(),
+        })
     }
 
     fn alloc_group(&mut self, group: FetchGroup) -> usize {

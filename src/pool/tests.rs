@@ -608,3 +608,80 @@ fn the_revision_changes_with_the_live_intervals_and_only_then() {
     );
     assert_ne!(clone.revision(), pool.revision());
 }
+
+/// Runs of quarter-hours or hours, one per group, that may overlap each
+/// other (or, with `scramble`, be out of order inside a group).
+fn snapshot_strategy() -> impl proptest::strategy::Strategy<Value = (PoolSnapshot, usize, i64)> {
+    use proptest::prelude::*;
+    let group = (
+        0_i64..600,
+        1_usize..150,
+        any::<bool>(),
+        0_i64..4,
+        any::<bool>(),
+        any::<u8>(),
+    );
+    (
+        proptest::collection::vec(group, 0..7),
+        1_usize..700,
+        0_i64..700,
+    )
+        .prop_map(|(groups, max_intervals, now_slot)| {
+            let base = t("2026-01-05T00:00:00Z");
+            let groups = groups
+                .into_iter()
+                .map(|(start_slot, n, hourly, fetched_hours, scramble, salt)| {
+                    let resolution = if hourly {
+                        Resolution::Hour
+                    } else {
+                        Resolution::QuarterHour
+                    };
+                    let start = base + Duration::minutes(15 * start_slot);
+                    let mut intervals: Vec<Interval> = (0..n as i32)
+                        .map(|k| {
+                            let starts_at = start + resolution.duration() * k;
+                            Interval {
+                                starts_at,
+                                resolution,
+                                total: price(starts_at, f64::from(salt)),
+                                energy: 0.1,
+                                tax: 0.2,
+                                level: None,
+                            }
+                        })
+                        .collect();
+                    if scramble {
+                        intervals.reverse();
+                    }
+                    GroupSnapshot {
+                        fetched_at: base + Duration::hours(fetched_hours),
+                        intervals,
+                    }
+                })
+                .collect();
+            let snapshot = PoolSnapshot {
+                groups,
+                last_fetch: None,
+            };
+            (snapshot, max_intervals, now_slot)
+        })
+}
+
+proptest::proptest! {
+    #[test]
+    fn direct_restore_matches_restoring_by_adding(
+        (snapshot, max_intervals, now_slot) in snapshot_strategy()
+    ) {
+        let config = PoolConfig { max_intervals, ..PoolConfig::default() };
+        let now = t("2026-01-05T00:00:00Z") + Duration::minutes(15 * now_slot);
+        let direct = Pool::restore(home(), config.clone(), snapshot.clone(), now).unwrap();
+        let added = Pool::restore_by_adding(home(), config, snapshot, now).unwrap();
+        direct.check_invariants().map_err(proptest::test_runner::TestCaseError::fail)?;
+        proptest::prop_assert_eq!(direct.snapshot(), added.snapshot());
+        proptest::prop_assert_eq!(direct.stats(now), added.stats(now));
+        proptest::prop_assert_eq!(direct.next_seq, added.next_seq);
+        proptest::prop_assert_eq!(direct.gc_blocked, added.gc_blocked);
+        proptest::prop_assert_eq!(direct.evicted_groups_total, added.evicted_groups_total);
+        proptest::prop_assert_eq!(direct.last_fetch(), added.last_fetch());
+    }
+}
