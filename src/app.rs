@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::middleware::ApiToken;
 use crate::api::render_cache::RenderCache;
 use crate::api::{ApiState, SaveStatusSource, router};
 use crate::clock::Clock;
@@ -220,7 +221,10 @@ impl Application {
             clock,
             ready,
             prometheus: crate::telemetry::prometheus(),
-            api_token: config.api_token.as_deref().map(Arc::from),
+            api_token: config
+                .api_token
+                .as_deref()
+                .map(|token| Arc::new(ApiToken::new(token))),
             render_cache: Arc::new(RenderCache::new(
                 config.render_cache_mib.saturating_mul(1024 * 1024),
             )),

@@ -20,10 +20,47 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// The largest request body accepted. No endpoint reads a body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Refuses `/v1` requests without the configured bearer token. The
-/// comparison takes the same time however much of the token matches.
+/// The API token `/v1` requires, kept as its SHA-256 digest: a presented
+/// token is hashed and the two digests compared in constant time, so the
+/// comparison reveals neither how much of the token matched nor its length
+/// (comparing the raw bytes stops at a length mismatch). The token itself
+/// is not kept, so no Debug output or core dump of the state shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    digest: [u8; 32],
+}
+
+impl ApiToken {
+    /// The token clients must present as `Authorization: Bearer <token>`.
+    pub fn new(token: &str) -> ApiToken {
+        ApiToken {
+            digest: sha256(token),
+        }
+    }
+
+    /// Whether `presented` is the token, in time that depends only on
+    /// `presented`'s length.
+    pub fn accepts(&self, presented: &str) -> bool {
+        bool::from(sha256(presented).ct_eq(&self.digest))
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref());
+    digest
+}
+
+/// Refuses `/v1` requests without the configured bearer token (see
+/// [`ApiToken`]).
 pub async fn require_token(
-    State(expected): State<Option<std::sync::Arc<str>>>,
+    State(expected): State<Option<std::sync::Arc<ApiToken>>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -41,9 +78,7 @@ pub async fn require_token(
                 .then_some(token.trim())
         });
     match presented {
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
-            next.run(request).await
-        }
+        Some(token) if expected.accepts(token) => next.run(request).await,
         _ => ApiError::Unauthorized.into_response(),
     }
 }
@@ -126,4 +161,26 @@ pub fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Respo
         .unwrap_or("unknown panic payload");
     tracing::error!(panic = message, "a handler panicked; answered 500");
     ApiError::Internal.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiToken;
+
+    #[test]
+    fn only_the_token_itself_is_accepted_and_debug_hides_it() {
+        let token = ApiToken::new("s3cret-token");
+        assert!(token.accepts("s3cret-token"));
+        for wrong in [
+            "",
+            "s",
+            "s3cret",
+            "s3cret-tokeN",
+            "s3cret-token ",
+            "s3cret-token-longer",
+        ] {
+            assert!(!token.accepts(wrong), "{wrong:?}");
+        }
+        assert!(!format!("{token:?}").contains("s3cret"));
+    }
 }

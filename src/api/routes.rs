@@ -26,8 +26,8 @@ use tower_http::trace::TraceLayer;
 
 use super::caching::{cached_json, cached_json_with_etag, max_age};
 use super::middleware::{
-    MAX_BODY_BYTES, limit_uri_length, panic_to_problem, problem_for_bare_errors, record_metrics,
-    require_token,
+    ApiToken, MAX_BODY_BYTES, limit_uri_length, panic_to_problem, problem_for_bare_errors,
+    record_metrics, require_token,
 };
 use super::problem::ApiError;
 use super::query::{DefaultRange, RANGE_PARAMETERS, ResolvedRange, parse_pairs, parse_range};
@@ -61,7 +61,7 @@ pub struct ApiState {
     /// Renders /metrics.
     pub prometheus: PrometheusHandle,
     /// The bearer token /v1 requires, when configured.
-    pub api_token: Option<Arc<str>>,
+    pub api_token: Option<Arc<ApiToken>>,
     /// Rendered range bodies, reused while the pool is at the revision
     /// they were rendered from (see `render_cache`); bounded in bytes.
     pub render_cache: Arc<RenderCache>,
