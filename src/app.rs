@@ -6,7 +6,7 @@
 //! deadline, cancel the background work, and wait for the saver's final flush.
 #![warn(missing_docs)]
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::middleware::ApiToken;
 use crate::api::render_cache::RenderCache;
-use crate::api::{ApiState, SaveStatusSource, router};
+use crate::api::{ApiState, SaveStatusSource, router, startup_router};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SourceKind};
 use crate::pool::PoolConfig;
@@ -46,6 +46,9 @@ pub enum StartupError {
     /// The data directory is locked by another instance or unusable.
     #[error("{0}")]
     DataDir(#[from] StoreError),
+    /// Loading the snapshots died (each file's own failures only quarantine it).
+    #[error("loading the snapshots failed: {0}")]
+    Load(String),
     /// The upstream client could not be built (e.g. a bad URL).
     #[error("cannot set up the upstream: {0}")]
     Upstream(#[from] crate::upstream::UpstreamError),
@@ -102,6 +105,16 @@ impl Application {
                 hint: "",
             })?
             .port();
+        let bind_error = |source| StartupError::Bind {
+            address: config.listen,
+            source,
+            hint: "",
+        };
+        // Probes get answers (healthz 200, readyz 503) while snapshots load
+        // and homes are discovered; stopped when the service is built, and
+        // on any early return (drop).
+        let (listener, startup_server) =
+            StartupServer::spawn(listener, config.request_timeout).map_err(bind_error)?;
 
         let clock = config.now.map_or_else(Clock::system, Clock::starting_at);
         let pool_config = PoolConfig {
@@ -109,7 +122,14 @@ impl Application {
             ..PoolConfig::default()
         };
         let store = Store::open(&config.data_dir)?;
-        let report = store.load_all(&pool_config, clock.now());
+        // Reading and decoding thousands of files is blocking work (it runs
+        // on all cores inside): off the async workers, which serve probes.
+        let report = {
+            let (store, pool_config, now) = (store.clone(), pool_config.clone(), clock.now());
+            tokio::task::spawn_blocking(move || store.load_all(&pool_config, now))
+                .await
+                .map_err(|join| StartupError::Load(join.to_string()))?
+        };
         for file in &report.quarantined {
             tracing::warn!(
                 path = %file.path.display(),
@@ -229,6 +249,7 @@ impl Application {
                 config.render_cache_mib.saturating_mul(1024 * 1024),
             )),
         };
+        startup_server.stop().await;
         tracing::info!(
             address = %listener.local_addr().map_or(config.listen, |a| a),
             source = ?config.source,
@@ -339,6 +360,65 @@ impl Application {
         }
         tracing::info!("background work stopped and dirty homes flushed; exiting");
         served
+    }
+}
+
+/// The listener's server while the service is being built (see
+/// [`startup_router`]): it accepts on a duplicate of the listening socket,
+/// so the real server takes over the same socket afterwards.
+struct StartupServer {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl StartupServer {
+    /// Starts serving the startup router on a clone of `listener`; returns
+    /// the listener for the real server.
+    fn spawn(
+        listener: TcpListener,
+        request_timeout: Duration,
+    ) -> std::io::Result<(TcpListener, StartupServer)> {
+        let listener = listener.into_std()?;
+        let for_startup = TcpListener::from_std(listener.try_clone()?)?;
+        let listener = TcpListener::from_std(listener)?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(
+            axum::serve(for_startup, startup_router(request_timeout))
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
+        );
+        Ok((
+            listener,
+            StartupServer {
+                stop,
+                task: Some(task),
+            },
+        ))
+    }
+
+    /// Stops accepting and lets the requests it is answering finish (its
+    /// answers are immediate; a second at most).
+    async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(1), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+                tracing::debug!("startup server connections still open; dropped");
+            }
+        }
+    }
+}
+
+impl Drop for StartupServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 

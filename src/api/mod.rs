@@ -14,4 +14,4 @@ pub use problem::{ApiError, Problem};
 pub mod routes;
 pub mod spans;
 
-pub use routes::{ApiState, SaveStatusSource, route_paths, router, with_layers};
+pub use routes::{ApiState, SaveStatusSource, route_paths, router, startup_router, with_layers};

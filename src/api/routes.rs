@@ -107,6 +107,36 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
     with_layers(router, request_timeout)
 }
 
+/// What the listener serves while `Application::build` loads snapshots and
+/// discovers homes (seconds with many homes or a slow upstream): `/healthz`
+/// answers 200 (the process is alive), `/readyz` 503 with no homes yet,
+/// anything else a 503 problem saying the service is starting. Probes get an
+/// answer instead of a connection that hangs in the accept queue.
+pub fn startup_router(request_timeout: Duration) -> Router {
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/readyz",
+            get(|| async {
+                uncached_json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &ReadyBody {
+                        ready: false,
+                        homes: Vec::new(),
+                    },
+                )
+            }),
+        )
+        .fallback(|| async {
+            ApiError::Unavailable {
+                detail: "the service is starting: loading snapshots and discovering homes".into(),
+                retry_at: None,
+            }
+            .into_response()
+        });
+    with_layers(router, request_timeout)
+}
+
 /// The layers every route gets, outermost first: request id (set and echoed
 /// in `x-request-id`), the URI length limit, problem bodies for bare error
 /// statuses, the trace span, request metrics, catch-panic (a problem 500),

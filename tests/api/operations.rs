@@ -142,3 +142,69 @@ async fn the_served_spec_is_the_committed_file_and_lists_exactly_the_served_rout
         );
     }
 }
+
+#[tokio::test]
+async fn while_the_service_starts_probes_answer_and_the_api_says_it_is_starting() {
+    // Discovery is held up for 2 s by a slow upstream, so `build` is still
+    // running when the probes ask.
+    let fake = crate::helpers::start_fake_tibber().await;
+    fake.push_fault(pricepool::testkit::Fault::Slow(
+        std::time::Duration::from_secs(2),
+    ));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut flags = crate::helpers::tibber_flags(&fake);
+    flags.extend(["--listen", listen.as_str()]);
+    let config = crate::helpers::config(data_dir.path(), &flags);
+    let building = tokio::spawn(pricepool::app::Application::build(config));
+
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("http://{listen}{path}");
+    let mut healthz = None;
+    for _ in 0..20 {
+        if let Ok(response) = client.get(url("/healthz")).send().await {
+            healthz = Some(response.status());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        !building.is_finished(),
+        "the probes must ask while the service starts"
+    );
+    assert_eq!(healthz, Some(StatusCode::OK));
+    let ready = client.get(url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.json::<Value>().await.unwrap()["ready"], false);
+    let api = client.get(url("/v1/homes")).send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
+    assert!(api.headers().contains_key("retry-after"));
+
+    // Once built, the same socket serves the real service.
+    let application = building.await.unwrap().expect("the service starts");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async {
+        let _ = stopped.await;
+    }));
+    let ready = client.get(url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let homes: Value = client
+        .get(url("/v1/homes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(homes["homes"].as_array().map(Vec::len), Some(3));
+    let _ = stop.send(());
+    server.await.unwrap().expect("clean shutdown");
+}
