@@ -68,7 +68,14 @@ async fn prefetch_home(registry: &Registry, home: &Home) -> DateTime<Utc> {
     let retry = now + chrono::Duration::from_std(config.prefetch_retry).unwrap_or_default();
     match home.intervals(start, end).await {
         Ok(answer) if answer.complete => {
-            tracing::info!(home = %info.id, n_intervals = answer.intervals.len(), "prefetched today and tomorrow");
+            // A revision means the cache already held both days: nothing
+            // was fetched, which is no news (10,000 restored homes would
+            // log 10,000 lines at start).
+            if answer.revision.is_some() {
+                tracing::debug!(home = %info.id, "today and tomorrow already cached");
+            } else {
+                tracing::info!(home = %info.id, n_intervals = answer.intervals.len(), "prefetched today and tomorrow");
+            }
             publication_time(&info, config, tomorrow) + jitter_up_to(config.publish_jitter)
         }
         Ok(answer) => match (answer.reason, answer.retry_at) {
