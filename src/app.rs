@@ -1,6 +1,7 @@
 //! The running service: `Application::build` checks the configuration,
 //! takes the data directory, restores the snapshots, wires the registry, the
-//! saver and the API, and binds (port 0 allowed, see `port()`);
+//! saver and the API, and binds (port 0 allowed, see `port()`), answering
+//! probes from the moment it is bound (`StartupServer`);
 //! `run_until_stopped` serves until SIGINT/SIGTERM and shuts down
 //! gracefully: stop accepting, let in-flight requests finish within a
 //! deadline, cancel the background work, and wait for the saver's final flush.
@@ -79,9 +80,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Validates `config`, binds the listener, opens the data directory
-    /// (taking its lock), restores snapshots, discovers homes, and spawns
-    /// the saver and the prefetch.
+    /// Validates `config`, binds the listener (and answers probes on it
+    /// until this returns), opens the data directory (taking its lock),
+    /// restores snapshots, discovers homes, and spawns the saver and the
+    /// prefetch.
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         config.validate()?;
         // Bind first: a port in use fails the start before anything is spawned.

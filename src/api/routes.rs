@@ -267,8 +267,7 @@ async fn list_homes(State(state): State<ApiState>, RawQuery(query): RawQuery) ->
 /// still at the revision it was rendered from (a complete answer then, as
 /// the content is the same: no copy of the intervals, no upstream), else
 /// asks the home (fetching what is missing) and renders the answer with
-/// `render`. An upstream failure with
-/// nothing cached is an error.
+/// `render`. An upstream failure with nothing cached is an error.
 async fn range_response(
     state: &ApiState,
     request: &HomeRequest,
