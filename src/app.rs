@@ -398,8 +398,11 @@ impl StartupServer {
         ))
     }
 
-    /// Stops accepting and lets the requests it is answering finish (its
-    /// answers are immediate; a second at most).
+    /// Stops accepting and asks its connections to close once their
+    /// current request is answered (those answers are immediate); waits a
+    /// second at most. A connection whose client has not finished sending a
+    /// request stays open until that client closes it, answered by the
+    /// startup router; new connections go to the real server.
     async fn stop(mut self) {
         self.stop.cancel();
         if let Some(task) = self.task.take() {
@@ -409,7 +412,7 @@ impl StartupServer {
                 .is_err()
             {
                 abort.abort();
-                tracing::debug!("startup server connections still open; dropped");
+                tracing::debug!("a startup connection is still open; new ones go to the service");
             }
         }
     }

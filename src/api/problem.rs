@@ -57,7 +57,7 @@ pub enum ApiError {
         retry_at: Option<DateTime<Utc>>,
     },
     /// 503: the upstream cannot be asked right now (rate limited, no data
-    /// published yet, the service is still starting) and nothing useful is cached.
+    /// published yet) and nothing useful is cached.
     #[error("{detail}")]
     Unavailable {
         /// What failed, for the client.
@@ -65,6 +65,9 @@ pub enum ApiError {
         /// When asking again may succeed.
         retry_at: Option<DateTime<Utc>>,
     },
+    /// 503: the service is still loading snapshots and discovering homes.
+    #[error("the service is starting: loading snapshots and discovering homes")]
+    Starting,
     /// 504: the upstream or the request ran out of time and nothing useful is cached.
     #[error("{detail}")]
     GatewayTimeout {
@@ -119,7 +122,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::Starting => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::GatewayTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -138,6 +141,7 @@ impl ApiError {
             ApiError::UriTooLong(_) => ("uri-too-long", "request target too long"),
             ApiError::BadGateway { .. } => ("upstream-failed", "upstream failed"),
             ApiError::Unavailable { .. } => ("unavailable", "prices unavailable for now"),
+            ApiError::Starting => ("starting", "the service is starting"),
             ApiError::GatewayTimeout { .. } => ("timeout", "timed out"),
             ApiError::Internal => ("internal", "internal error"),
         }
@@ -177,6 +181,7 @@ impl ApiError {
             .map(|t| (t - now).num_seconds().max(1))
             .or(match self {
                 ApiError::Unavailable { .. } | ApiError::GatewayTimeout { .. } => Some(5),
+                ApiError::Starting => Some(1),
                 _ => None,
             });
         let mut response = (self.status(), Json(self.problem())).into_response();

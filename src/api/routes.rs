@@ -110,8 +110,9 @@ pub fn router(state: ApiState, request_timeout: Duration) -> Router {
 /// What the listener serves while `Application::build` loads snapshots and
 /// discovers homes (seconds with many homes or a slow upstream): `/healthz`
 /// answers 200 (the process is alive), `/readyz` 503 with no homes yet,
-/// anything else a 503 problem saying the service is starting. Probes get an
-/// answer instead of a connection that hangs in the accept queue.
+/// any other path (`/v1`, `/metrics`, unknown ones) a 503 `starting`
+/// problem with `Retry-After: 1`. Probes get an answer instead of a
+/// connection that hangs in the accept queue.
 pub fn startup_router(request_timeout: Duration) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -127,13 +128,7 @@ pub fn startup_router(request_timeout: Duration) -> Router {
                 )
             }),
         )
-        .fallback(|| async {
-            ApiError::Unavailable {
-                detail: "the service is starting: loading snapshots and discovering homes".into(),
-                retry_at: None,
-            }
-            .into_response()
-        });
+        .fallback(|| async { ApiError::Starting.into_response() });
     with_layers(router, request_timeout)
 }
 
@@ -289,12 +284,13 @@ async fn range_response(
         }
         None => {
             let answer = answer_for(&home, range).await?;
-            let rendered =
-                state
-                    .render_cache
-                    .get_or_render(view, &info, span, answer.revision, || {
-                        render(&info, &range, &answer)
-                    });
+            // Only a complete answer is what a kept body may stand for.
+            let revision = answer.revision.filter(|_| answer.complete);
+            let rendered = state
+                .render_cache
+                .get_or_render(view, &info, span, revision, || {
+                    render(&info, &range, &answer)
+                });
             (rendered, answer.complete, answer.retry_at)
         }
     };
@@ -497,6 +493,7 @@ async fn render_metrics(State(state): State<ApiState>) -> Response {
         let live = home.with_pool(|pool| pool.len());
         metrics::gauge!("pricepool_pool_live_intervals", "home" => home.info().id).set(live as f64);
     }
+    state.render_cache.publish_gauges();
     state.prometheus.run_upkeep();
     let mut response = state.prometheus.render().into_response();
     response.headers_mut().insert(

@@ -137,7 +137,7 @@ impl Pool {
 
 /// Whether no two intervals of `groups` overlap, each group is in order
 /// (what `add` would keep as it is), and the groups fit the group table.
-fn is_disjoint_and_in_order(groups: &[GroupSnapshot]) -> bool {
+pub(super) fn is_disjoint_and_in_order(groups: &[GroupSnapshot]) -> bool {
     let mut spans: Vec<(i64, i64)> = Vec::new();
     let mut n_chunks = 0;
     for group in groups {

@@ -685,3 +685,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(direct.last_fetch(), added.last_fetch());
     }
 }
+
+#[test]
+fn snapshots_the_pool_writes_take_the_direct_restore() {
+    // Several fetches over the same days (touches, partial overlaps) and a
+    // lower limit: whatever the pool holds is disjoint and in order.
+    let mut pool = pool(300);
+    for (d, fetched) in [
+        ("2026-01-05", "2026-01-05T12:00:00Z"),
+        ("2026-01-06", "2026-01-06T12:00:00Z"),
+        ("2026-01-05", "2026-01-07T12:00:00Z"),
+        ("2026-01-07", "2026-01-07T13:00:00Z"),
+    ] {
+        day(&mut pool, d, fetched, "2026-01-07T13:00:00Z");
+    }
+    let mut groups = pool.snapshot().groups;
+    assert!(groups.len() >= 2);
+    assert!(snapshot::is_disjoint_and_in_order(&groups));
+    // A hand-made overlap or a group out of order is not.
+    let mut reversed = groups.clone();
+    reversed[0].intervals.reverse();
+    assert!(!snapshot::is_disjoint_and_in_order(&reversed));
+    let copy = groups[0].clone();
+    groups.push(copy);
+    assert!(!snapshot::is_disjoint_and_in_order(&groups));
+}

@@ -91,6 +91,17 @@ async fn answers_are_compressed_when_the_client_asks() {
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
 
+/// `pricepool_render_cache_requests_total{result="hit"}` as /metrics shows it.
+async fn render_cache_hits(app: &crate::helpers::TestApp) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("pricepool_render_cache_requests_total{result=\"hit\"} ")
+        })
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .map_or(0, |value| value as u64)
+}
+
 #[tokio::test]
 async fn a_kept_body_is_never_served_after_the_prices_behind_it_changed() {
     // One day fits the pool (150; no prefetch fills the protected window):
@@ -103,12 +114,19 @@ async fn a_kept_body_is_never_served_after_the_prices_behind_it_changed() {
     let total_at_noon = |body: &serde_json::Value| body["intervals"][48]["total"].as_f64().unwrap();
 
     app.get_json(first_day, StatusCode::OK).await;
-    // The next asks are hits: the body is kept under the pool's revision.
+    // The next asks are hits: the body is kept under the pool's revision,
+    // and the third is served from it (the counter is process-wide and
+    // other tests only add to it, so it is compared as at least).
     let calls = fake.call_count();
     let original = app.get_json(first_day, StatusCode::OK).await;
+    let kept_hits_before = render_cache_hits(&app).await;
     let kept = app.get(first_day).await;
     let kept_etag = kept.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(fake.call_count(), calls, "hits cost no upstream call");
+    assert!(
+        render_cache_hits(&app).await > kept_hits_before,
+        "served the kept body"
+    );
 
     // The upstream corrects its prices; another day evicts the first, which
     // is fetched again, corrected.

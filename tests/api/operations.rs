@@ -168,12 +168,12 @@ async fn while_the_service_starts_probes_answer_and_the_api_says_it_is_starting(
         .unwrap();
     let url = |path: &str| format!("http://{listen}{path}");
     let mut healthz = None;
-    for _ in 0..20 {
+    for _ in 0..100 {
         if let Ok(response) = client.get(url("/healthz")).send().await {
             healthz = Some(response.status());
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(
         !building.is_finished(),
@@ -183,10 +183,21 @@ async fn while_the_service_starts_probes_answer_and_the_api_says_it_is_starting(
     let ready = client.get(url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.json::<Value>().await.unwrap()["ready"], false);
-    let api = client.get(url("/v1/homes")).send().await.unwrap();
-    assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(api.headers()["content-type"], "application/problem+json");
-    assert!(api.headers().contains_key("retry-after"));
+    for path in [
+        "/v1/homes",
+        "/v1/homes/demo/intervals?date=today",
+        "/metrics",
+    ] {
+        let response = client.get(url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        assert_eq!(response.headers()["retry-after"], "1");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:pricepool:problem:starting", "{path}");
+    }
 
     // Once built, the same socket serves the real service.
     let application = building.await.unwrap().expect("the service starts");
