@@ -143,29 +143,20 @@ impl RenderCache {
         range: (DateTime<Utc>, DateTime<Utc>),
         revision: u64,
     ) -> Option<Rendered> {
-        let kept = self.lookup(view, home, range, revision);
+        let kept = self
+            .entries
+            .get(&Self::key(view, home, range))
+            .filter(|entry| entry.revision == revision && entry.home == *home)
+            .map(|entry| entry.rendered.clone());
         let result = if kept.is_some() { "hit" } else { "miss" };
         metrics::counter!("pricepool_render_cache_requests_total", "result" => result).increment(1);
         kept
     }
 
-    fn lookup(
-        &self,
-        view: View,
-        home: &HomeInfo,
-        range: (DateTime<Utc>, DateTime<Utc>),
-        revision: u64,
-    ) -> Option<Rendered> {
-        self.entries
-            .get(&Self::key(view, home, range))
-            .filter(|entry| entry.revision == revision && entry.home == *home)
-            .map(|entry| entry.rendered.clone())
-    }
-
-    /// The body of `view` over the range of `home`: the kept one when it
-    /// was rendered from the pool at `revision`, else `render()`'s, kept
-    /// when the answer has a revision (it is the pool's own content).
-    pub fn get_or_render(
+    /// Renders the body of `view` over the range of `home` with `render`
+    /// (after [`RenderCache::get`] missed) and keeps it when the answer has
+    /// a revision, i.e. it is the pool's own complete content.
+    pub fn render_and_keep(
         &self,
         view: View,
         home: &HomeInfo,
@@ -173,12 +164,6 @@ impl RenderCache {
         revision: Option<u64>,
         render: impl FnOnce() -> Vec<u8>,
     ) -> Rendered {
-        // Not counted: the caller's `get` already was.
-        if let Some(revision) = revision
-            && let Some(rendered) = self.lookup(view, home, range, revision)
-        {
-            return rendered;
-        }
         let mut body = render();
         // Kept bodies hold exactly their bytes (a renderer's estimate of the
         // capacity is a few percent high; shrinking in place is cheap).
@@ -245,6 +230,20 @@ mod tests {
         (start, start + chrono::TimeDelta::days(1))
     }
 
+    /// What a range handler does: the kept body, else render and keep.
+    fn get_or_render(
+        cache: &RenderCache,
+        view: View,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: Option<u64>,
+        render: impl FnOnce() -> Vec<u8>,
+    ) -> Rendered {
+        revision
+            .and_then(|revision| cache.get(view, home, range, revision))
+            .unwrap_or_else(|| cache.render_and_keep(view, home, range, revision, render))
+    }
+
     #[test]
     fn the_same_revision_is_rendered_once_and_a_new_one_again() {
         let cache = RenderCache::default();
@@ -254,9 +253,12 @@ mod tests {
             renders.set(renders.get() + 1);
             text.as_bytes().to_vec()
         };
-        let first = cache.get_or_render(View::Intervals, &home, range(), Some(7), || render("one"));
-        let again =
-            cache.get_or_render(View::Intervals, &home, range(), Some(7), || render("never"));
+        let first = get_or_render(&cache, View::Intervals, &home, range(), Some(7), || {
+            render("one")
+        });
+        let again = get_or_render(&cache, View::Intervals, &home, range(), Some(7), || {
+            render("never")
+        });
         assert_eq!(renders.get(), 1);
         assert_eq!(again.body, first.body);
         assert_eq!(again.etag, first.etag);
@@ -270,22 +272,26 @@ mod tests {
         // The pool changed (a fetch, an eviction): rendered afresh, new ETag,
         // and the old body is not served for the new revision.
         assert!(cache.get(View::Intervals, &home, range(), 8).is_none());
-        let changed =
-            cache.get_or_render(View::Intervals, &home, range(), Some(8), || render("two"));
+        let changed = get_or_render(&cache, View::Intervals, &home, range(), Some(8), || {
+            render("two")
+        });
         assert_eq!(renders.get(), 2);
         assert_eq!(&changed.body[..], b"two");
         assert_ne!(changed.etag, first.etag);
 
         // Another view, zone or range is another body.
-        cache.get_or_render(View::Rates, &home, range(), Some(8), || render("r"));
+        get_or_render(&cache, View::Rates, &home, range(), Some(8), || render("r"));
         let moved = HomeInfo {
             zone: chrono_tz::Europe::Oslo,
             ..home.clone()
         };
         assert!(cache.get(View::Rates, &moved, range(), 8).is_none());
-        cache.get_or_render(View::Rates, &moved, range(), Some(8), || render("o"));
+        get_or_render(&cache, View::Rates, &moved, range(), Some(8), || {
+            render("o")
+        });
         let (start, end) = range();
-        cache.get_or_render(
+        get_or_render(
+            &cache,
             View::Rates,
             &moved,
             (start, end + chrono::TimeDelta::hours(1)),
@@ -299,7 +305,7 @@ mod tests {
     fn answers_without_a_revision_are_not_kept() {
         let cache = RenderCache::default();
         let home = fixtures::home("a");
-        let body = cache.get_or_render(View::Intervals, &home, range(), None, || {
+        let body = get_or_render(&cache, View::Intervals, &home, range(), None, || {
             b"partial".to_vec()
         });
         assert_eq!(&body.body[..], b"partial");
@@ -315,7 +321,8 @@ mod tests {
         let day = chrono::TimeDelta::days(1);
         for n in 0..50 {
             let start = range().0 + day * n;
-            cache.get_or_render(
+            get_or_render(
+                &cache,
                 View::Intervals,
                 &home,
                 (start, start + day),
@@ -327,7 +334,9 @@ mod tests {
         assert!((1..=3).contains(&cache.len()), "{} kept", cache.len());
 
         let nothing = RenderCache::new(0);
-        nothing.get_or_render(View::Intervals, &home, range(), Some(1), || vec![b' '; 10]);
+        get_or_render(&nothing, View::Intervals, &home, range(), Some(1), || {
+            vec![b' '; 10]
+        });
         assert!(nothing.is_empty());
     }
 }

@@ -288,7 +288,7 @@ async fn range_response(
             let revision = answer.revision.filter(|_| answer.complete);
             let rendered = state
                 .render_cache
-                .get_or_render(view, &info, span, revision, || {
+                .render_and_keep(view, &info, span, revision, || {
                     render(&info, &range, &answer)
                 });
             (rendered, answer.complete, answer.retry_at)
