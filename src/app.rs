@@ -99,19 +99,12 @@ impl Application {
                     },
                     source,
                 })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                address: config.listen,
-                source,
-                hint: "",
-            })?
-            .port();
         let bind_error = |source| StartupError::Bind {
             address: config.listen,
             source,
             hint: "",
         };
+        let port = listener.local_addr().map_err(bind_error)?.port();
         // Probes get answers (healthz 200, readyz 503) while snapshots load
         // and homes are discovered; stopped when the service is built, and
         // on any early return (drop).
