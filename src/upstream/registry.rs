@@ -873,24 +873,18 @@ pub fn record_cache_hit() {
     metrics::counter!("pricepool_cache_requests_total", "result" => "hit").increment(1);
 }
 
-/// Whether `intervals` (sorted, as the pool's range returns them) cover
+/// Whether `intervals` (sorted, as `collect_range` returns them) cover
 /// `[start, end)` back to back from `start` on: then no slot of the range
 /// is missing and the pool would report no gap.
-fn tiles<'a>(
-    intervals: impl IntoIterator<Item = &'a Interval>,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> bool {
-    let mut reached = start;
-    let mut any = false;
-    for interval in intervals {
-        if interval.starts_at != reached {
-            return false;
-        }
-        reached = interval.ends_at();
-        any = true;
-    }
-    any && reached >= end
+fn tiles(intervals: &[Interval], start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+    let (Some(first), Some(last)) = (intervals.first(), intervals.last()) else {
+        return false;
+    };
+    first.starts_at == start
+        && last.ends_at() >= end
+        && intervals
+            .windows(2)
+            .all(|pair| pair[0].ends_at() == pair[1].starts_at)
 }
 
 fn collect_range(pool: &Pool, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Interval> {
