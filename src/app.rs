@@ -9,22 +9,22 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::api::middleware::ApiToken;
 use crate::api::render_cache::RenderCache;
-use crate::api::{ApiState, SaveStatusSource, router, startup_router};
+use crate::api::{ApiState, router, startup_router};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SourceKind};
 use crate::pool::PoolConfig;
-use crate::store::{Saver, SaverConfig, SaverHandle, SnapshotSource, Store, StoreError};
+use crate::shutdown::{Shutdown, StopSignals};
+use crate::store::{LoadReport, Saver, SaverConfig, SnapshotSource, Store, StoreError};
 use crate::upstream::{Registry, Secret, Source, TibberConfig, UpstreamConfig};
 
 /// How long `build` waits for the first home discovery before serving
@@ -34,9 +34,6 @@ const FIRST_DISCOVERY_WAIT: Duration = Duration::from_secs(5);
 
 /// Pause between discovery attempts while the upstream is unreachable at start.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(10);
-
-/// How long shutdown waits for the saver's final flush.
-const FLUSH_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Why the service could not start; `main` prints it as one line.
 #[derive(Debug, thiserror::Error)]
@@ -70,13 +67,11 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     router: Router,
-    /// Cancelled at shutdown; every background task holds a child.
-    shutdown: CancellationToken,
-    /// Every background task (saver, prefetch, discovery) is spawned here.
-    tracker: TaskTracker,
+    /// The tokens, the trackers and the order of stopping.
+    shutdown: Shutdown,
     shutdown_timeout: Duration,
     registry: Registry,
-    saver: SaverHandle,
+    saver: Saver,
 }
 
 impl Application {
@@ -87,163 +82,30 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         config.validate()?;
         // Bind first: a port in use fails the start before anything is spawned.
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    address: config.listen,
-                    hint: if source.kind() == std::io::ErrorKind::AddrInUse {
-                        " (another process uses this port; choose another with --listen)"
-                    } else {
-                        ""
-                    },
-                    source,
-                })?;
-        let bind_error = |source| StartupError::Bind {
-            address: config.listen,
-            source,
-            hint: "",
-        };
-        let port = listener.local_addr().map_err(bind_error)?.port();
-        // Probes get answers (healthz 200, readyz 503) while snapshots load
-        // and homes are discovered; stopped when the service is built, and
-        // on any early return (drop).
-        let (listener, startup_server) =
-            StartupServer::spawn(listener, config.request_timeout).map_err(bind_error)?;
-
+        let (listener, port, startup_server) = bind(&config).await?;
         let clock = config.now.map_or_else(Clock::system, Clock::starting_at);
         let pool_config = PoolConfig {
             max_intervals: config.max_intervals as usize,
             ..PoolConfig::default()
         };
         let store = Store::open(&config.data_dir)?;
-        // Reading and decoding thousands of files is blocking work (it runs
-        // on all cores inside): off the async workers, which serve probes.
-        let report = {
-            let (store, pool_config, now) = (store.clone(), pool_config.clone(), clock.now());
-            tokio::task::spawn_blocking(move || store.load_all(&pool_config, now))
-                .await
-                .map_err(|join| StartupError::Load(join.to_string()))?
-        };
-        for file in &report.quarantined {
-            tracing::warn!(
-                path = %file.path.display(),
-                moved_to = ?file.moved_to,
-                reason = file.reason.as_str(),
-                detail = %file.detail,
-                "a snapshot file could not be used and was moved aside"
-            );
-        }
-        if let Some(error) = &report.listing_error {
-            tracing::error!(%error, "the snapshot directory could not be listed; starting empty");
-        }
-        let n_restored = report.pools.len();
-
-        let source = match config.source {
-            SourceKind::Demo => Source::demo(),
-            SourceKind::Tibber => {
-                let mut tibber =
-                    TibberConfig::new(Secret::new(config.tibber_token.clone().unwrap_or_default()));
-                tibber.url = config.tibber_url.clone();
-                tibber.request_timeout = config.upstream_timeout;
-                Source::tibber(tibber)?
-            }
-        };
-        let upstream_config = UpstreamConfig {
-            prefetch: !config.no_prefetch,
-            fetch_deadline: config.fetch_deadline,
-            ..UpstreamConfig::default()
-        };
-
-        // The registry tells the saver which home changed; the saver reads
-        // snapshots through the registry. The slot breaks the chicken-and-egg.
-        let saver_slot: Arc<OnceLock<SaverHandle>> = Arc::new(OnceLock::new());
-        let hook_slot = Arc::clone(&saver_slot);
-        let registry = Registry::new(
-            source,
-            upstream_config,
-            pool_config,
-            clock.clone(),
-            Arc::new(move |home_id: &str| {
-                if let Some(saver) = hook_slot.get() {
-                    saver.mark_dirty(home_id);
-                }
-            }),
-        );
-        for pool in report.pools {
-            registry.insert_pool(pool);
-        }
-
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let snapshot_registry = registry.clone();
-        let snapshots: SnapshotSource = Arc::new(move |home_id: &str| {
-            let home = snapshot_registry.home(home_id)?;
-            Some((home.info(), home.with_pool(|pool| pool.snapshot())))
-        });
-        let saver = Saver::spawn(
+        let report = load_snapshots(&store, &pool_config, clock.now()).await?;
+        let shutdown = Shutdown::new();
+        // The saver exists before its worker: the registry's change hook
+        // holds it, and the worker reads snapshots through the registry.
+        let saver = Saver::new();
+        let registry = build_registry(&config, pool_config, clock.clone(), &saver, &shutdown)?;
+        let n_restored = restore(&registry, &saver, report);
+        saver.spawn_worker(
             store,
-            snapshots,
-            SaverConfig {
-                save_delay: config.save_delay,
-                save_max_delay: config.save_max_delay,
-                shutdown_deadline: config.shutdown_timeout,
-                clock: clock.clone(),
-                ..SaverConfig::default()
-            },
-            shutdown.child_token(),
-            &tracker,
+            snapshots_of(&registry),
+            saver_config(&config, clock.clone()),
+            shutdown.worker_token(),
+            shutdown.background(),
         );
-        let _already_set = saver_slot.set(saver.clone());
-        // A migrated file that could not be written back in the new schema
-        // is still only on disk in the old one: save it again soon.
-        for migrated in report.migrated.iter().filter(|m| m.resave_error.is_some()) {
-            saver.mark_dirty(&migrated.home_id);
-        }
-        let status_saver = saver.clone();
-        let save_status: SaveStatusSource = Arc::new(move |home_id: &str| {
-            serde_json::to_value(status_saver.status(home_id)).unwrap_or_default()
-        });
-
-        let ready = Arc::new(AtomicBool::new(false));
-        let discovered = match tokio::time::timeout(FIRST_DISCOVERY_WAIT, registry.discover()).await
-        {
-            Ok(Ok(())) => true,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "home discovery failed; serving restored homes and retrying");
-                false
-            }
-            Err(_) => {
-                tracing::warn!("home discovery is slow; serving restored homes and retrying");
-                false
-            }
-        };
-        ready.store(discovered || n_restored > 0, Ordering::Release);
-        if !discovered {
-            tracker.spawn(keep_discovering(
-                registry.clone(),
-                Arc::clone(&ready),
-                shutdown.child_token(),
-            ));
-        }
-        if !config.no_prefetch {
-            registry.spawn_prefetch(shutdown.child_token(), &tracker);
-        }
-
-        let state = ApiState {
-            registry: registry.clone(),
-            save_status,
-            clock,
-            ready,
-            prometheus: crate::telemetry::prometheus(),
-            api_token: config
-                .api_token
-                .as_deref()
-                .map(|token| Arc::new(ApiToken::new(token))),
-            render_cache: Arc::new(RenderCache::new(
-                config.render_cache_mib.saturating_mul(1024 * 1024),
-            )),
-        };
+        let ready = discover_homes(&registry, n_restored, &shutdown).await;
+        registry.spawn_prefetch(shutdown.worker_token(), shutdown.background());
+        let state = api_state(&config, registry.clone(), &saver, clock, ready);
         startup_server.stop().await;
         tracing::info!(
             address = %listener.local_addr().map_or(config.listen, |a| a),
@@ -257,7 +119,6 @@ impl Application {
             port,
             router: router(state, config.request_timeout),
             shutdown,
-            tracker,
             shutdown_timeout: config.shutdown_timeout,
             registry,
             saver,
@@ -274,50 +135,36 @@ impl Application {
         &self.registry
     }
 
-    /// The saver's handle, for tests that look inside.
-    pub fn saver(&self) -> &SaverHandle {
+    /// The saver, for tests that look inside.
+    pub fn saver(&self) -> &Saver {
         &self.saver
     }
 
-    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Serves until a stop signal (see [`StopSignals`]), then shuts down gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let signals = StopSignals::install()?;
         self.run_until(signals.received()).await
     }
 
-    /// Serves until `stop` completes, then shuts down gracefully: no new
-    /// connections, in-flight requests get `--shutdown-timeout` to finish,
-    /// background work is cancelled and the saver flushes every dirty home.
+    /// Serves until `stop` completes, then shuts down gracefully (see
+    /// [`crate::shutdown`]): no new connections, in-flight requests get
+    /// `--shutdown-timeout` to finish, fetches under way land, background
+    /// work is cancelled and the saver flushes every dirty home.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let stopping = CancellationToken::new();
-        let stopping_for_serve = stopping.clone();
+        let serving = self.shutdown.serving().clone();
         let serve = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { stopping_for_serve.cancelled().await });
-        let signal_watch = {
-            let stopping = stopping.clone();
-            let saver = self.saver.clone();
-            async move {
-                stop.await;
-                stopping.cancel();
-                // Save what is dirty now, before the drain: a supervisor's
-                // kill after its grace period must not find it unwritten.
-                saver.flush_soon();
-                tracing::info!(
-                    "shutdown requested; dirty homes are being written, finishing in-flight requests"
-                );
-            }
-        };
-        tokio::spawn(signal_watch);
-        let drain_deadline = {
-            let stopping = stopping.clone();
-            let timeout = self.shutdown_timeout;
-            async move {
-                stopping.cancelled().await;
-                tokio::time::sleep(timeout).await;
-            }
+            .with_graceful_shutdown(serving.clone().cancelled_owned());
+        self.shutdown.background().spawn(watch_stop(
+            stop,
+            self.shutdown.clone(),
+            self.saver.clone(),
+        ));
+        let drain_deadline = async {
+            serving.cancelled().await;
+            tokio::time::sleep(self.shutdown_timeout).await;
         };
         let served = tokio::select! {
             result = serve.into_future() => result,
@@ -326,24 +173,7 @@ impl Application {
                 Ok(())
             }
         };
-        // Fetches already under way may still add to the pools: let them land
-        // (they are bounded by the fetch deadline) so the final flush saves them.
-        let fetches = self.registry.fetch_tasks();
-        fetches.close();
-        if tokio::time::timeout(FLUSH_DEADLINE, fetches.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("upstream fetches still running at shutdown; their results are dropped");
-        }
-        self.shutdown.cancel();
-        self.tracker.close();
-        if tokio::time::timeout(FLUSH_DEADLINE, self.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::error!("background work did not stop in time; unsaved changes may be lost");
-        }
+        self.shutdown.finish().await;
         // Exit 0 promises every dirty home was flushed; say which were not.
         let unsaved = self.saver.unsaved_homes();
         if !unsaved.is_empty() {
@@ -355,6 +185,197 @@ impl Application {
         }
         tracing::info!("background work stopped and dirty homes flushed; exiting");
         served
+    }
+}
+
+/// Waits for `stop` (or for shutdown to begin otherwise), then stops
+/// serving and has the saver write what is dirty now, before the drain: a
+/// supervisor's kill after its grace period must not find it unwritten.
+async fn watch_stop(stop: impl Future<Output = ()>, shutdown: Shutdown, saver: Saver) {
+    tokio::select! {
+        () = stop => {}
+        () = shutdown.serving().cancelled() => return,
+    }
+    shutdown.stop_serving();
+    saver.flush_soon();
+    tracing::info!(
+        "shutdown requested; dirty homes are being written, finishing in-flight requests"
+    );
+}
+
+/// Binds `--listen` and answers probes on it while the service is built.
+async fn bind(config: &Config) -> Result<(TcpListener, u16, StartupServer), StartupError> {
+    let bind_error = |source: std::io::Error| StartupError::Bind {
+        address: config.listen,
+        hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+            " (another process uses this port; choose another with --listen)"
+        } else {
+            ""
+        },
+        source,
+    };
+    let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    // Probes get answers (healthz 200, readyz 503) while snapshots load
+    // and homes are discovered; stopped when the service is built, and
+    // on any early return (drop).
+    let (listener, startup_server) =
+        StartupServer::spawn(listener, config.request_timeout).map_err(bind_error)?;
+    Ok((listener, port, startup_server))
+}
+
+/// Reads every snapshot and logs what was moved aside. Reading and
+/// decoding thousands of files is blocking work (it runs on all cores
+/// inside): off the async workers, which serve probes meanwhile.
+async fn load_snapshots(
+    store: &Store,
+    pool_config: &PoolConfig,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<LoadReport, StartupError> {
+    let (store, pool_config) = (store.clone(), pool_config.clone());
+    let report = tokio::task::spawn_blocking(move || store.load_all(&pool_config, now))
+        .await
+        .map_err(|join| StartupError::Load(join.to_string()))?;
+    for file in &report.quarantined {
+        tracing::warn!(
+            path = %file.path.display(),
+            moved_to = ?file.moved_to,
+            reason = file.reason.as_str(),
+            detail = %file.detail,
+            "a snapshot file could not be used and was moved aside"
+        );
+    }
+    if let Some(error) = &report.listing_error {
+        tracing::error!(%error, "the snapshot directory could not be listed; starting empty");
+    }
+    Ok(report)
+}
+
+/// The upstream `--source` names.
+fn source(config: &Config) -> Result<Source, StartupError> {
+    Ok(match config.source {
+        SourceKind::Demo => Source::demo(),
+        SourceKind::Tibber => {
+            let mut tibber =
+                TibberConfig::new(Secret::new(config.tibber_token.clone().unwrap_or_default()));
+            tibber.url = config.tibber_url.clone();
+            tibber.request_timeout = config.upstream_timeout;
+            Source::tibber(tibber)?
+        }
+    })
+}
+
+/// The registry of homes, telling `saver` which home changed and running
+/// its fetches on the shutdown's fetch tracker.
+fn build_registry(
+    config: &Config,
+    pool_config: PoolConfig,
+    clock: Clock,
+    saver: &Saver,
+    shutdown: &Shutdown,
+) -> Result<Registry, StartupError> {
+    let upstream_config = UpstreamConfig {
+        prefetch: !config.no_prefetch,
+        fetch_deadline: config.fetch_deadline,
+        ..UpstreamConfig::default()
+    };
+    let saver = saver.clone();
+    Ok(Registry::new(
+        source(config)?,
+        upstream_config,
+        pool_config,
+        clock,
+        Arc::new(move |home_id: &str| saver.mark_dirty(home_id)),
+        shutdown.fetches().clone(),
+    ))
+}
+
+/// Serves the restored pools; a migrated file that could not be written
+/// back in the new schema is still only on disk in the old one, so it is
+/// marked to be saved again soon. Returns how many homes were restored.
+fn restore(registry: &Registry, saver: &Saver, report: LoadReport) -> usize {
+    let n_restored = report.pools.len();
+    for pool in report.pools {
+        registry.insert_pool(pool);
+    }
+    for migrated in report.migrated.iter().filter(|m| m.resave_error.is_some()) {
+        saver.mark_dirty(&migrated.home_id);
+    }
+    n_restored
+}
+
+/// What the saver writes for a home: its pool's snapshot, read through the registry.
+fn snapshots_of(registry: &Registry) -> SnapshotSource {
+    let registry = registry.clone();
+    Arc::new(move |home_id: &str| {
+        let home = registry.home(home_id)?;
+        Some((home.info(), home.with_pool(|pool| pool.snapshot())))
+    })
+}
+
+fn saver_config(config: &Config, clock: Clock) -> SaverConfig {
+    SaverConfig {
+        save_delay: config.save_delay,
+        save_max_delay: config.save_max_delay,
+        shutdown_deadline: config.shutdown_timeout,
+        clock,
+        ..SaverConfig::default()
+    }
+}
+
+/// Discovers the source's homes, waiting [`FIRST_DISCOVERY_WAIT`] at most;
+/// keeps trying in the background if that fails. The service is ready
+/// once the homes are known: discovered, or restored from snapshots.
+async fn discover_homes(
+    registry: &Registry,
+    n_restored: usize,
+    shutdown: &Shutdown,
+) -> Arc<AtomicBool> {
+    let discovered = match tokio::time::timeout(FIRST_DISCOVERY_WAIT, registry.discover()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "home discovery failed; serving restored homes and retrying");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("home discovery is slow; serving restored homes and retrying");
+            false
+        }
+    };
+    let ready = Arc::new(AtomicBool::new(discovered || n_restored > 0));
+    if !discovered {
+        shutdown.background().spawn(keep_discovering(
+            registry.clone(),
+            Arc::clone(&ready),
+            shutdown.worker_token(),
+        ));
+    }
+    ready
+}
+
+fn api_state(
+    config: &Config,
+    registry: Registry,
+    saver: &Saver,
+    clock: Clock,
+    ready: Arc<AtomicBool>,
+) -> ApiState {
+    let saver = saver.clone();
+    ApiState {
+        registry,
+        save_status: Arc::new(move |home_id: &str| {
+            serde_json::to_value(saver.status(home_id)).unwrap_or_default()
+        }),
+        clock,
+        ready,
+        prometheus: crate::telemetry::prometheus(),
+        api_token: config
+            .api_token
+            .as_deref()
+            .map(|token| Arc::new(ApiToken::new(token))),
+        render_cache: Arc::new(RenderCache::new(
+            config.render_cache_mib.saturating_mul(1024 * 1024),
+        )),
     }
 }
 
@@ -437,45 +458,6 @@ async fn keep_discovering(registry: Registry, ready: Arc<AtomicBool>, token: Can
             Err(error) => {
                 tracing::warn!(%error, retry_in = ?DISCOVERY_RETRY, "home discovery failed again")
             }
-        }
-    }
-}
-
-/// SIGINT (Ctrl-C) and SIGTERM (container stop), registered when
-/// installed: `main` installs them before building, so a signal that
-/// arrives while the service starts is not lost (nor kills it).
-pub struct StopSignals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    /// Registers the handlers now.
-    pub fn install() -> std::io::Result<StopSignals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(StopSignals {
-                interrupt: signal(SignalKind::interrupt())?,
-                terminate: signal(SignalKind::terminate())?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(StopSignals {})
-    }
-
-    /// Completes on the first of the signals.
-    pub async fn received(mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod healthcheck;
 pub mod pool;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod testkit;

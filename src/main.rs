@@ -5,8 +5,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pricepool::app::{Application, StopSignals};
+use pricepool::app::Application;
 use pricepool::config::{Cli, Command};
+use pricepool::shutdown::StopSignals;
 
 #[tokio::main]
 async fn main() -> ExitCode {

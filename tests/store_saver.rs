@@ -11,7 +11,7 @@ use pricepool::pool::{Pool, PoolConfig};
 use pricepool::store::fixtures;
 use pricepool::store::format;
 use pricepool::store::fs::{FaultInjectingFileSystem, WriteStep};
-use pricepool::store::{SaverConfig, SaverHandle, SnapshotSource, Store};
+use pricepool::store::{Saver, SaverConfig, SnapshotSource, Store};
 use tempfile::TempDir;
 use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
@@ -40,7 +40,7 @@ struct Rig {
     _dir: TempDir,
     fs: FaultInjectingFileSystem,
     pool: Arc<Mutex<Pool>>,
-    saver: SaverHandle,
+    saver: Saver,
     token: CancellationToken,
     tracker: TaskTracker,
     path: PathBuf,

@@ -47,7 +47,7 @@ async fn one_hundred_concurrent_cold_requests_for_the_same_day_make_one_upstream
     let (start, end) = berlin_day(2026, 1, 14);
     for answer in concurrently(&home, 100, start, end).await {
         let answer = answer.unwrap();
-        assert!(answer.complete);
+        assert!(answer.is_complete());
         assert_eq!(answer.intervals.len(), 96);
     }
     assert_eq!(setup.fake.call_count(), 1);
@@ -66,7 +66,7 @@ async fn one_hundred_concurrent_cold_requests_for_the_same_day_make_one_upstream
     let (yesterday, _) = berlin_day(2026, 1, 12);
     let (_, tomorrow_end) = berlin_day(2026, 1, 15);
     let window = home.intervals(yesterday, tomorrow_end).await.unwrap();
-    assert!(window.complete);
+    assert!(window.is_complete());
     assert_eq!(window.intervals.len(), 4 * 96);
     assert_eq!(setup.fake.call_count(), 1);
 }
@@ -78,15 +78,15 @@ async fn requests_for_an_unpublished_tomorrow_make_one_call_within_the_negative_
     let (start, end) = berlin_day(2026, 1, 15);
     for answer in concurrently(&home, 100, start, end).await {
         let answer = answer.unwrap();
-        assert!(!answer.complete);
+        assert!(!answer.is_complete());
         assert!(answer.intervals.is_empty());
-        assert_eq!(answer.reason, Some(IncompleteReason::NotPublished));
+        assert_eq!(answer.reason(), Some(IncompleteReason::NotPublished));
         let publication: DateTime<Utc> = "2026-01-14T12:00:00Z".parse().unwrap();
-        assert!(answer.retry_at.unwrap() >= publication);
+        assert!(answer.retry_at().unwrap() >= publication);
     }
     for _ in 0..10 {
         let answer = home.intervals(start, end).await.unwrap();
-        assert_eq!(answer.reason, Some(IncompleteReason::NotPublished));
+        assert_eq!(answer.reason(), Some(IncompleteReason::NotPublished));
     }
     assert_eq!(setup.fake.call_count(), 1);
 }
@@ -112,7 +112,7 @@ async fn a_cancelled_first_requester_does_not_fail_the_others() {
     first.abort();
     assert!(first.await.unwrap_err().is_cancelled());
     let answer = second.await.unwrap().unwrap();
-    assert!(answer.complete);
+    assert!(answer.is_complete());
     assert_eq!(answer.intervals.len(), 96);
     assert_eq!(setup.fake.call_count(), 1);
 }
@@ -140,7 +140,11 @@ async fn a_seeded_workload_of_random_ranges_costs_no_more_calls_than_missing_str
         let end = start + chrono::Duration::minutes(15 * length);
         missing_stretches += home.with_pool(|pool| pool.gaps(start, end).unwrap().len());
         let answer = home.intervals(start, end).await.unwrap();
-        assert!(answer.complete, "{start}..{end}: {:?}", answer.missing);
+        assert!(
+            answer.is_complete(),
+            "{start}..{end}: {:?}",
+            answer.missing()
+        );
         assert_eq!(answer.intervals.len() as i64, length);
     }
     let calls = setup.fake.call_count();
@@ -165,7 +169,7 @@ async fn neighbouring_historical_gaps_share_one_call() {
         .unwrap();
     setup.fake.clear_calls();
     let answer = home.intervals(day_one, day_two_end).await.unwrap();
-    assert!(answer.complete);
+    assert!(answer.is_complete());
     assert_eq!(answer.intervals.len(), 2 * 96);
     assert_eq!(setup.fake.call_count(), 1);
     assert!(day_two > day_one);
@@ -184,7 +188,7 @@ async fn dst_days_come_from_the_fake_whole_in_order_and_are_cached() {
         let (start, end) = berlin_day(date.0, date.1, date.2);
         setup.fake.clear_calls();
         let answer = home.intervals(start, end).await.unwrap();
-        assert!(answer.complete, "{date:?}");
+        assert!(answer.is_complete(), "{date:?}");
         assert_eq!(answer.intervals.len(), expected, "{date:?}");
         assert!(
             answer
@@ -218,7 +222,7 @@ async fn either_reading_of_the_cursor_yields_the_whole_range() {
             NaiveDate::from_ymd_opt(2025, 12, 1).unwrap(),
         );
         let answer = home.intervals(start, end).await.unwrap();
-        assert!(answer.complete, "inclusive {inclusive}");
+        assert!(answer.is_complete(), "inclusive {inclusive}");
         assert_eq!(answer.intervals.len(), 96);
         assert_eq!(answer.intervals[0].starts_at, start);
     }
@@ -231,7 +235,7 @@ async fn a_month_of_history_is_paged_and_the_switch_to_quarter_hours_is_kept() {
     let (start, _) = berlin_day(2025, 9, 20);
     let (_, end) = berlin_day(2025, 10, 20);
     let answer = home.intervals(start, end).await.unwrap();
-    assert!(answer.complete, "{:?}", answer.missing);
+    assert!(answer.is_complete(), "{:?}", answer.missing());
     assert_eq!(answer.intervals.len(), 11 * 24 + 20 * 96);
     let calls = setup.fake.calls();
     assert!(
@@ -258,7 +262,7 @@ async fn an_exhausted_budget_serves_the_cache_marked_incomplete_with_a_retry_tim
         let (start, end) = berlin_day(2025, 12, day);
         outcomes.push(home.intervals(start, end).await);
     }
-    assert!(outcomes[0].as_ref().unwrap().complete);
+    assert!(outcomes[0].as_ref().unwrap().is_complete());
     let exhausted = outcomes[3].as_ref().unwrap_err();
     assert_eq!(exhausted.kind, UpstreamErrorKind::BudgetExhausted);
     assert!(exhausted.retry_at.is_some());
@@ -266,18 +270,18 @@ async fn an_exhausted_budget_serves_the_cache_marked_incomplete_with_a_retry_tim
     let (start, _) = berlin_day(2025, 12, 1);
     let (_, end) = berlin_day(2025, 12, 5);
     let partial = home.intervals(start, end).await.unwrap();
-    assert!(!partial.complete);
+    assert!(!partial.is_complete());
     let (dec_3, _) = berlin_day(2025, 12, 3);
     assert!(
         partial.intervals.len() >= 2 * 96,
         "Dec 1 and 2 were fetched"
     );
-    assert!(partial.missing.first().unwrap().start >= dec_3);
+    assert!(partial.missing().first().unwrap().start >= dec_3);
     assert!(matches!(
-        partial.reason,
+        partial.reason(),
         Some(IncompleteReason::UpstreamFailed(_))
     ));
-    assert!(partial.retry_at.is_some());
+    assert!(partial.retry_at().is_some());
     assert_eq!(setup.fake.call_count(), 2);
 }
 
@@ -298,7 +302,7 @@ async fn a_request_inside_a_range_being_fetched_waits_for_that_call() {
     // The wide call is in flight (the fake logs a call as it arrives).
     wait_for_calls(&setup.fake, 1).await;
     let inner = home.intervals(inner_start, inner_end).await.unwrap();
-    assert!(inner.complete);
+    assert!(inner.is_complete());
     assert_eq!(inner.intervals.len(), 96);
     assert_eq!(wide.await.unwrap().unwrap().intervals.len(), 4 * 96);
     assert_eq!(setup.fake.call_count(), 1);

@@ -18,6 +18,7 @@ fn registry_at(now: &str) -> (Registry, Arc<Mutex<Vec<String>>>) {
         PoolConfig::default(),
         Clock::starting_at(now.parse().unwrap()),
         Arc::new(move |home: &str| seen.lock().unwrap().push(home.to_string())),
+        Default::default(),
     );
     (registry, changes)
 }
@@ -48,7 +49,7 @@ async fn a_cold_day_is_fetched_once_cached_and_reported_to_the_hook() {
     let home = registry.home("demo").unwrap();
     let (start, end) = day(2026, 1, 14);
     let first = home.intervals(start, end).await.unwrap();
-    assert!(first.complete);
+    assert!(first.is_complete());
     assert_eq!(first.intervals.len(), 96);
     assert!(
         first
@@ -60,10 +61,10 @@ async fn a_cold_day_is_fetched_once_cached_and_reported_to_the_hook() {
 
     let again = home.intervals(start, end).await.unwrap();
     assert_eq!(again.intervals, first.intervals);
-    assert!(again.complete);
+    assert!(again.is_complete());
     // A hit is the pool's own content, at the revision it reports.
-    assert_eq!(first.revision, None);
-    assert_eq!(again.revision, Some(home.revision()));
+    assert_eq!(first.revision(), None);
+    assert_eq!(again.revision(), Some(home.revision()));
     assert_eq!(
         changes.lock().unwrap().len(),
         1,
@@ -79,13 +80,13 @@ async fn tomorrow_before_publication_is_incomplete_with_a_retry_after_13_local()
     let home = registry.home("demo").unwrap();
     let (start, end) = day(2026, 1, 15);
     let answer = home.intervals(start, end).await.unwrap();
-    assert!(!answer.complete);
+    assert!(!answer.is_complete());
     assert!(answer.intervals.is_empty());
-    assert_eq!(answer.reason, Some(IncompleteReason::NotPublished));
+    assert_eq!(answer.reason(), Some(IncompleteReason::NotPublished));
     let publication: DateTime<Utc> = "2026-01-14T12:00:00Z".parse().unwrap();
-    let retry_at = answer.retry_at.unwrap();
+    let retry_at = answer.retry_at().unwrap();
     assert!(retry_at >= publication && retry_at <= publication + chrono::Duration::minutes(5));
-    assert_eq!(answer.missing.first().map(|g| g.start), Some(start));
+    assert_eq!(answer.missing().first().map(|g| g.start), Some(start));
 }
 
 #[tokio::test]
@@ -99,7 +100,7 @@ async fn dst_days_and_the_hourly_past_come_back_whole() {
         (day(2025, 3, 30), 23),
     ] {
         let answer = home.intervals(start, end).await.unwrap();
-        assert!(answer.complete, "{start}");
+        assert!(answer.is_complete(), "{start}");
         assert_eq!(answer.intervals.len(), expected, "{start}");
     }
 }
@@ -112,7 +113,7 @@ async fn a_range_larger_than_the_pool_limit_is_answered_whole() {
     let (start, _) = day(2026, 1, 1);
     let (_, end) = day(2026, 1, 30);
     let answer = home.intervals(start, end).await.unwrap();
-    assert!(answer.complete);
+    assert!(answer.is_complete());
     assert_eq!(answer.intervals.len(), 30 * 96);
     assert!(home.with_pool(|pool| pool.len()) <= 960 + 4 * 96);
 }

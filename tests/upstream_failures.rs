@@ -32,7 +32,7 @@ async fn a_429_with_retry_after_2_means_no_call_before_2_seconds() {
     });
     let (start, end) = berlin_day(2026, 1, 14);
     let answer = setup.home("demo").intervals(start, end).await.unwrap();
-    assert!(answer.complete);
+    assert!(answer.is_complete());
     let calls = setup.fake.calls();
     assert_eq!(calls.len(), 2);
     let waited = calls[1].at - calls[0].at;
@@ -54,7 +54,7 @@ async fn a_429_without_retry_after_backs_off_at_least_the_configured_floor() {
         .push_fault(Fault::RateLimited { retry_after: None });
     let (start, end) = berlin_day(2026, 1, 14);
     let answer = setup.home("demo").intervals(start, end).await.unwrap();
-    assert!(answer.complete);
+    assert!(answer.is_complete());
     let calls = setup.fake.calls();
     assert_eq!(calls.len(), 2);
     assert!(calls[1].at - calls[0].at >= Duration::from_millis(300));
@@ -90,7 +90,7 @@ async fn two_server_errors_then_success_take_three_calls() {
     setup.fake.push_fault(Fault::Unavailable);
     let (start, end) = berlin_day(2026, 1, 14);
     let answer = setup.home("demo").intervals(start, end).await.unwrap();
-    assert!(answer.complete);
+    assert!(answer.is_complete());
     assert_eq!(answer.intervals.len(), 96);
     assert_eq!(setup.fake.call_count(), 3);
 }
@@ -101,7 +101,7 @@ async fn the_empty_data_outage_is_retried_not_taken_as_no_prices() {
     setup.fake.push_fault(Fault::EmptyData);
     let (start, end) = berlin_day(2026, 1, 14);
     let answer = setup.home("demo").intervals(start, end).await.unwrap();
-    assert!(answer.complete);
+    assert!(answer.is_complete());
     assert_eq!(setup.fake.call_count(), 2);
 }
 
@@ -136,13 +136,13 @@ async fn a_hung_upstream_is_answered_within_the_deadline_stale_or_with_a_clear_e
         took <= deadline + SCHEDULER_SLACK,
         "stale answer took {took:?}"
     );
-    assert!(!stale.complete);
+    assert!(!stale.is_complete());
     assert!(stale.intervals.len() >= 96);
     assert_eq!(
-        stale.reason,
+        stale.reason(),
         Some(IncompleteReason::UpstreamFailed(UpstreamErrorKind::Timeout))
     );
-    assert!(stale.retry_at.is_some());
+    assert!(stale.retry_at().is_some());
 
     let (start, end) = berlin_day(2025, 11, 1);
     tokio::time::sleep(Duration::from_millis(250)).await; // past the error cooldown
@@ -233,7 +233,7 @@ async fn malformed_non_json_and_graphql_errors_do_not_panic() {
     setup.fake.set_fault(None);
     tokio::time::sleep(Duration::from_millis(250)).await;
     let answer = setup.home("demo").intervals(start, end).await.unwrap();
-    assert!(answer.complete);
+    assert!(answer.is_complete());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,6 +272,7 @@ async fn a_restored_home_is_served_from_cache_while_the_upstream_is_unreachable(
         PoolConfig::default(),
         Clock::starting_at(NOW.parse().unwrap()),
         Arc::new(|_: &str| {}),
+        Default::default(),
     );
     assert!(registry.discover().await.is_err());
 
@@ -299,15 +300,15 @@ async fn a_restored_home_is_served_from_cache_while_the_upstream_is_unreachable(
         .await
         .unwrap();
     assert!(began.elapsed() <= Duration::from_millis(1000) + SCHEDULER_SLACK);
-    assert!(!answer.complete);
+    assert!(!answer.is_complete());
     assert_eq!(answer.intervals, december_first);
     assert_eq!(
-        answer.reason,
+        answer.reason(),
         Some(IncompleteReason::UpstreamFailed(
             UpstreamErrorKind::Transient
         ))
     );
-    assert!(answer.retry_at.is_some());
+    assert!(answer.retry_at().is_some());
     let status = registry.home("demo").unwrap().status();
     assert_eq!(
         status.last_error.unwrap().kind,

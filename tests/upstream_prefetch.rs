@@ -60,7 +60,7 @@ async fn tomorrow_is_prefetched_after_publication_so_the_first_query_is_a_hit() 
     assert_eq!(setup.registry.homes().len(), 3);
     assert!((3..=5).contains(&calls), "{calls} calls");
     let answer = home.intervals(tomorrow_start, tomorrow_end).await.unwrap();
-    assert!(answer.complete);
+    assert!(answer.is_complete());
     assert_eq!(
         setup.fake.call_count(),
         calls,

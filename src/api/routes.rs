@@ -35,9 +35,7 @@ use super::render_cache::{RenderCache, View};
 use super::views::{CurrentBody, IntervalView, IntervalsJson, local_rfc3339, rates_json};
 use crate::clock::Clock;
 use crate::pool::{HomeInfo, Interval, PoolStats, QUARTER_SECONDS};
-use crate::upstream::{
-    Answer, FetchError, Home, Registry, UpstreamErrorKind, UpstreamStatus, record_cache_hit,
-};
+use crate::upstream::{Answer, FetchError, Home, Registry, UpstreamErrorKind, UpstreamStatus};
 
 /// The spec served at /openapi.json (the file in `openapi/`).
 pub const OPENAPI_JSON: &str = include_str!("../../openapi/openapi.json");
@@ -279,19 +277,19 @@ async fn range_response(
     let kept = state.render_cache.get(view, &info, span, home.revision());
     let (rendered, complete, retry_at) = match kept {
         Some(rendered) => {
-            record_cache_hit();
+            home.record_reuse();
             (rendered, true, None)
         }
         None => {
             let answer = answer_for(&home, range).await?;
             // Only a complete answer is what a kept body may stand for.
-            let revision = answer.revision.filter(|_| answer.complete);
+            let revision = answer.revision();
             let rendered = state
                 .render_cache
                 .render_and_keep(view, &info, span, revision, || {
                     render(&info, &range, &answer)
                 });
-            (rendered, answer.complete, answer.retry_at)
+            (rendered, answer.is_complete(), answer.retry_at())
         }
     };
     let max_age_seconds = max_age(now, Some(next_change(now, &range, complete, retry_at)));
@@ -339,11 +337,8 @@ async fn intervals(State(state): State<ApiState>, request: HomeRequest) -> Respo
         DefaultRange::Today,
         View::Intervals,
         |info, range, answer| {
-            let incomplete = !answer.complete;
-            let reason = answer
-                .reason
-                .filter(|_| incomplete)
-                .map(|reason| reason.describe());
+            let shortfall = answer.shortfall();
+            let reason = shortfall.map(|shortfall| shortfall.reason.describe());
             IntervalsJson {
                 home_id: &info.id,
                 currency: &info.currency,
@@ -351,10 +346,10 @@ async fn intervals(State(state): State<ApiState>, request: HomeRequest) -> Respo
                 start: range.start,
                 end: range.end,
                 intervals: &answer.intervals,
-                complete: answer.complete,
+                complete: shortfall.is_none(),
                 reason: reason.as_deref(),
-                retry_at: answer.retry_at.filter(|_| incomplete),
-                missing: incomplete.then_some(answer.missing.as_slice()),
+                retry_at: answer.retry_at(),
+                missing: shortfall.map(|shortfall| shortfall.missing.as_slice()),
             }
             .render()
         },
@@ -396,16 +391,12 @@ async fn current(State(state): State<ApiState>, request: HomeRequest) -> Respons
             .iter()
             .find(|interval| interval.starts_at <= now && now < interval.ends_at());
         let Some(interval) = found else {
-            return Err(if answer.complete {
-                ApiError::NoCurrentInterval(now)
-            } else {
-                ApiError::Unavailable {
-                    detail: answer.reason.map_or_else(
-                        || "the current interval is not cached and could not be fetched".into(),
-                        |reason| reason.describe(),
-                    ),
-                    retry_at: answer.retry_at,
-                }
+            return Err(match answer.shortfall() {
+                None => ApiError::NoCurrentInterval(now),
+                Some(shortfall) => ApiError::Unavailable {
+                    detail: shortfall.reason.describe(),
+                    retry_at: shortfall.retry_at,
+                },
             });
         };
         let info = home.info();

@@ -14,20 +14,17 @@
 //! `{home}` is the home id made safe for a file name by [`names`].
 //! Only this module touches the data directory.
 //!
-//! Wiring, as the app does it (the registry's change hook and the
-//! saver's snapshot source point at each other, hence the `OnceLock`):
+//! Wiring, as `app.rs` does it: the saver's handle exists before its
+//! worker, so the registry's change hook can hold it, and the worker,
+//! started once the registry exists, reads snapshots through it:
 //!
 //! ```text
 //! let store = Store::open(&data_dir)?;                  // Err: print it, exit non-zero
 //! let report = spawn_blocking(move || store.load_all(&pool_config, clock.now()));
-//! let saver: Arc<OnceLock<SaverHandle>> = Arc::default();
-//! let on_change: ChangeHook = Arc::new(move |id| if let Some(s) = saver.get() { s.mark_dirty(id) });
-//! let registry = Registry::new(..., on_change);
+//! let saver = Saver::new();
+//! let registry = Registry::new(..., Arc::new(move |id| saver.mark_dirty(id)), ...);
 //! for pool in report.pools { registry.insert_pool(pool) }
-//! let source: SnapshotSource = Arc::new(move |id| registry.home(id)
-//!     .map(|home| home.with_pool(|pool| (pool.home().clone(), pool.snapshot()))));
-//! saver.set(Saver::spawn(store, source, saver_config, token.child_token(), &tracker));
-//! for m in report.migrated.iter().filter(|m| m.resave_error.is_some()) { saver.mark_dirty(&m.home_id) }
+//! saver.spawn_worker(store, snapshots_of(registry), saver_config, token, &tracker);
 //! // /stats: saver.status(id); /readyz: saver.failing_homes();
 //! // shutdown: token.cancel(); tracker.close(); tracker.wait().await;
 //! //           exit non-zero if !saver.unsaved_homes().is_empty()
@@ -59,7 +56,7 @@ use fs::{FileSystem, RealFileSystem, TEMP_INFIX, WriteError};
 use lock::DataDirLock;
 use names::HomeIdError;
 
-pub use saver::{SaveStatus, Saver, SaverConfig, SaverHandle, SnapshotSource};
+pub use saver::{SaveStatus, Saver, SaverConfig, SnapshotSource};
 
 /// The directory under `data_dir` that holds the snapshot files.
 pub const HOMES_DIR: &str = "homes";

@@ -100,23 +100,21 @@ pub struct SaveStatus {
     pub consecutive_failures: u32,
 }
 
-/// Starts the saver. A namespace: the running saver is the task on the
-/// tracker, reached through its [`SaverHandle`].
-#[derive(Debug)]
-pub struct Saver;
-
-/// The cheap-to-clone handle the app (and the change hook) uses.
-#[derive(Clone)]
-pub struct SaverHandle {
+/// The debounced saver: a cheap-to-clone handle over the per-home save
+/// state, and a worker task (started by [`Saver::spawn_worker`]) that
+/// writes. Changes may be marked before the worker starts; it picks them up.
+#[derive(Clone, Default)]
+pub struct Saver {
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for SaverHandle {
+impl std::fmt::Debug for Saver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SaverHandle").finish_non_exhaustive()
+        f.debug_struct("Saver").finish_non_exhaustive()
     }
 }
 
+#[derive(Default)]
 struct Shared {
     /// Per-home state. std Mutex: `mark_dirty` is called from sync code
     /// (the change hook, under no async context), the lock is held only
@@ -184,7 +182,7 @@ impl HomeState {
     }
 }
 
-impl SaverHandle {
+impl Saver {
     /// Records that `home_id` changed. Cheap, never blocks on I/O.
     pub fn mark_dirty(&self, home_id: &str) {
         let now = Instant::now();
@@ -255,22 +253,36 @@ impl SaverHandle {
 }
 
 impl Saver {
-    /// Spawns the saver loop on `tracker`. It runs until `token` is
-    /// cancelled, then writes every dirty home (within
-    /// `config.shutdown_deadline`) and returns, so `tracker.wait()`
-    /// returns only after the final flush.
+    /// A saver with nothing marked and no worker yet.
+    pub fn new() -> Saver {
+        Saver::default()
+    }
+
+    /// A saver whose worker already runs (see [`Saver::spawn_worker`]).
     pub fn spawn(
         store: Store,
         source: SnapshotSource,
         config: SaverConfig,
         token: CancellationToken,
         tracker: &TaskTracker,
-    ) -> SaverHandle {
-        let shared = Arc::new(Shared {
-            homes: Mutex::default(),
-            wake: Notify::new(),
-            flush_now: AtomicBool::new(false),
-        });
+    ) -> Saver {
+        let saver = Saver::new();
+        saver.spawn_worker(store, source, config, token, tracker);
+        saver
+    }
+
+    /// Spawns the saver loop on `tracker`. It runs until `token` is
+    /// cancelled, then writes every dirty home (within
+    /// `config.shutdown_deadline`) and returns, so `tracker.wait()`
+    /// returns only after the final flush. Start one worker per saver.
+    pub fn spawn_worker(
+        &self,
+        store: Store,
+        source: SnapshotSource,
+        config: SaverConfig,
+        token: CancellationToken,
+        tracker: &TaskTracker,
+    ) {
         let config = SaverConfig {
             max_concurrent_writes: config.max_concurrent_writes.max(1),
             ..config
@@ -279,12 +291,11 @@ impl Saver {
             store,
             source,
             config,
-            shared: Arc::clone(&shared),
+            shared: Arc::clone(&self.shared),
             writes: JoinSet::new(),
             writing: HashMap::new(),
         };
         tracker.spawn(worker.run(token));
-        SaverHandle { shared }
     }
 }
 
@@ -364,7 +375,7 @@ impl Worker {
                 () = shared.wake.notified() => {}
             }
         }
-        let unsaved = SaverHandle {
+        let unsaved = Saver {
             shared: Arc::clone(&shared),
         }
         .unsaved_homes();

@@ -97,6 +97,16 @@ pub struct UpstreamConfig {
     pub prefetch_retry: Duration,
 }
 
+impl UpstreamConfig {
+    /// When a range found lacking at `now` may be asked for again.
+    pub fn negative_until(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        now + chrono::Duration::from_std(self.negative_ttl).unwrap_or_default()
+    }
+}
+
 impl Default for UpstreamConfig {
     fn default() -> Self {
         UpstreamConfig {

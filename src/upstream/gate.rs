@@ -17,7 +17,7 @@ use rand::RngExt;
 use tokio::time::Instant;
 
 use super::config::UpstreamConfig;
-use super::error::{UpstreamError, UpstreamErrorKind};
+use super::error::{FetchError, UpstreamError, UpstreamErrorKind};
 use crate::clock::Clock;
 
 /// A token bucket that lets no more than `calls` through in any window of
@@ -35,17 +35,26 @@ fn budget_quota(calls: u32, period: Duration) -> Quota {
         .allow_burst(burst)
 }
 
-/// A wait during which no upstream call is made, and why.
+/// A wait during which no upstream call is made, and why: a feed's after
+/// its fetch failed, or a whole source's after a 429 or a refused token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cooldown {
-    /// No call before this instant.
-    pub until: DateTime<Utc>,
+    /// The failure that started it; its `retry_at` is when the wait ends.
+    pub error: FetchError,
     /// Tokio's view of the same instant, so waits work under a paused clock.
-    pub until_instant: Instant,
-    /// The failure that started it.
-    pub kind: UpstreamErrorKind,
-    /// Its description.
-    pub message: String,
+    until_instant: Instant,
+}
+
+impl Cooldown {
+    /// Whether the wait is still running.
+    pub fn is_active(&self) -> bool {
+        self.until_instant > Instant::now()
+    }
+
+    /// When the wait ends.
+    pub fn until(&self) -> Option<DateTime<Utc>> {
+        self.error.retry_at
+    }
 }
 
 /// Budget, cooldown and retry policy shared by every upstream call of one
@@ -86,26 +95,45 @@ impl CallGate {
     /// The cooldown in force now, if any.
     pub fn cooldown(&self) -> Option<Cooldown> {
         let guard = self.cooldown.lock().unwrap_or_else(|e| e.into_inner());
-        guard.clone().filter(|c| c.until_instant > Instant::now())
+        guard.clone().filter(Cooldown::is_active)
     }
 
-    fn start_cooldown(&self, wait: Duration, kind: UpstreamErrorKind, message: String) {
-        let until = self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
-        let until_instant = Instant::now() + wait;
+    /// The one policy of how long no call is made after `error`: the auth
+    /// cooldown after a refused token, the upstream's `Retry-After` (at
+    /// least the rate-limit floor) after a 429, until the budget refills
+    /// when it is spent, the error cooldown after anything else.
+    pub fn cooldown_after(&self, error: &UpstreamError) -> Cooldown {
+        let now = self.clock.now();
+        let wait = match error {
+            UpstreamError::Auth(_) => self.config.auth_cooldown,
+            UpstreamError::RateLimited { retry_after, .. } => retry_after
+                .unwrap_or_default()
+                .max(self.config.rate_limit_floor),
+            UpstreamError::BudgetExhausted { retry_at } => {
+                (*retry_at - now).to_std().unwrap_or_default()
+            }
+            _ => self.config.error_cooldown,
+        };
+        Cooldown {
+            error: FetchError {
+                kind: error.kind(),
+                message: error.to_string(),
+                retry_at: Some(now + chrono::Duration::from_std(wait).unwrap_or_default()),
+            },
+            until_instant: Instant::now() + wait,
+        }
+    }
+
+    /// Holds every call of this gate off during `cooldown`; never shortens
+    /// one already in force.
+    fn hold_off(&self, cooldown: Cooldown) {
         let mut guard = self.cooldown.lock().unwrap_or_else(|e| e.into_inner());
-        // Never shorten a cooldown already in force.
         if guard
             .as_ref()
-            .is_some_and(|c| c.until_instant >= until_instant)
+            .is_none_or(|c| c.until_instant < cooldown.until_instant)
         {
-            return;
+            *guard = Some(cooldown);
         }
-        *guard = Some(Cooldown {
-            until,
-            until_instant,
-            kind,
-            message,
-        });
     }
 
     /// Takes one token from the budget, or says when the next is available.
@@ -196,10 +224,13 @@ impl CallGate {
     /// Refuses an attempt during a cooldown or when the budget is spent.
     fn before_attempt(&self) -> Result<(), UpstreamError> {
         if let Some(cooldown) = self.cooldown() {
-            return Err(match cooldown.kind {
-                UpstreamErrorKind::Auth => UpstreamError::Auth(cooldown.message),
+            let until = cooldown.until().unwrap_or_else(|| self.clock.now());
+            return Err(match cooldown.error.kind {
+                UpstreamErrorKind::Auth => {
+                    UpstreamError::Auth(format!("still cooling down until {until}"))
+                }
                 _ => UpstreamError::RateLimited {
-                    message: format!("cooling down until {}", cooldown.until),
+                    message: format!("cooling down until {until}"),
                     retry_after: Some(
                         cooldown
                             .until_instant
@@ -211,25 +242,14 @@ impl CallGate {
         self.take_budget()
     }
 
+    /// A 429 or a refused token holds off every call of this gate, not
+    /// only the failing feed's: the upstream limits the token and the IP.
     fn after_failure(&self, error: &UpstreamError) {
-        match error {
-            UpstreamError::RateLimited {
-                retry_after,
-                message,
-            } => {
-                let wait = retry_after
-                    .unwrap_or(self.config.rate_limit_floor)
-                    .max(self.config.rate_limit_floor);
-                self.start_cooldown(wait, UpstreamErrorKind::RateLimited, message.clone());
-            }
-            UpstreamError::Auth(message) => {
-                self.start_cooldown(
-                    self.config.auth_cooldown,
-                    UpstreamErrorKind::Auth,
-                    message.clone(),
-                );
-            }
-            _ => {}
+        if matches!(
+            error,
+            UpstreamError::RateLimited { .. } | UpstreamError::Auth(_)
+        ) {
+            self.hold_off(self.cooldown_after(error));
         }
     }
 }

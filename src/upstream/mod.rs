@@ -1,30 +1,43 @@
 //! Upstream price sources (Tibber GraphQL, the offline demo market) and the
-//! fetch coordinator. Only this module does network I/O to the upstream.
+//! fetch coordination in front of them. Only this module does network I/O
+//! to the upstream.
 //!
-//! - [`source`]: the `PriceSource` trait and `Source` (demo | tibber).
-//! - [`demo`]: the offline deterministic market.
-//! - [`tibber`]: the GraphQL client.
-//! - [`gate`]: call budget, rate-limit cooldown, retries with backoff.
-//! - [`registry`]: `Registry` and `Home` (single-flight, negative cache, stale-if-error).
+//! - [`registry`]: the home map and discovery.
+//! - [`home`]: `Home`, what a client asks about; reads through a feed.
+//! - `feed`: a feed's pool and coordinator; `intervals()` orchestrates.
+//! - `coordinator`: flights (single-flight), negative cache, cooldown, status.
+//! - `plan`: the pure arithmetic of gaps and calls.
+//! - [`answer`]: `Answer`, complete or with what is missing and why.
+//! - [`calendar`]: the recent window, publication time, the horizon.
+//! - [`gate`]: call budget, cooldown policy, retries with backoff.
+//! - [`source`], [`demo`], [`tibber`]: the sources; [`error`], [`config`].
 //! - `prefetch`: today and tomorrow fetched after publication.
 
 #![warn(missing_docs)]
 
+pub mod answer;
+pub mod calendar;
 pub mod config;
+mod coordinator;
 pub mod demo;
 pub mod error;
+mod feed;
 pub mod gate;
+pub mod home;
+mod plan;
 mod prefetch;
 pub mod registry;
 pub mod source;
 pub mod tibber;
 
+pub use answer::{Answer, Coverage, Shortfall};
 pub use config::{Secret, TIBBER_URL, TibberConfig, UpstreamConfig};
+pub use coordinator::{StatusError, UpstreamStatus};
 pub use demo::{DemoMarket, DemoZone};
 pub use error::{FetchError, IncompleteReason, UpstreamError, UpstreamErrorKind};
+pub use feed::ChangeHook;
 pub use gate::CallGate;
-pub use registry::{
-    Answer, ChangeHook, Home, Registry, StatusError, UpstreamStatus, record_cache_hit,
-};
+pub use home::Home;
+pub use registry::Registry;
 pub use source::{DemoSource, FetchRequest, PriceSource, Source};
 pub use tibber::TibberSource;

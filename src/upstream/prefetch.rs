@@ -13,8 +13,10 @@ use std::time::Duration;
 use chrono::{DateTime, Days, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::calendar::{jitter_up_to, publication_time};
 use super::error::IncompleteReason;
-use super::registry::{Home, Registry, jitter_up_to, publication_time};
+use super::home::Home;
+use super::registry::Registry;
 use crate::pool::days::{local_date, local_midnight};
 
 /// Longest single sleep, so a wall clock that jumps is noticed.
@@ -67,21 +69,23 @@ async fn prefetch_home(registry: &Registry, home: &Home) -> DateTime<Utc> {
     let end = local_midnight(info.zone, after_tomorrow);
     let retry = now + chrono::Duration::from_std(config.prefetch_retry).unwrap_or_default();
     match home.intervals(start, end).await {
-        Ok(answer) if answer.complete => {
-            // A revision means the cache already held both days: nothing
-            // was fetched, which is no news (10,000 restored homes would
-            // log 10,000 lines at start).
-            if answer.revision.is_some() {
-                tracing::debug!(home = %info.id, "today and tomorrow already cached");
-            } else {
-                tracing::info!(home = %info.id, n_intervals = answer.intervals.len(), "prefetched today and tomorrow");
+        Ok(answer) => match answer.shortfall() {
+            None => {
+                // A revision means the cache already held both days: nothing
+                // was fetched, which is no news (10,000 restored homes would
+                // log 10,000 lines at start).
+                if answer.revision().is_some() {
+                    tracing::debug!(home = %info.id, "today and tomorrow already cached");
+                } else {
+                    tracing::info!(home = %info.id, n_intervals = answer.intervals.len(), "prefetched today and tomorrow");
+                }
+                publication_time(info.zone, config, tomorrow) + jitter_up_to(config.publish_jitter)
             }
-            publication_time(&info, config, tomorrow) + jitter_up_to(config.publish_jitter)
-        }
-        Ok(answer) => match (answer.reason, answer.retry_at) {
             // Not out yet: come back when it should be.
-            (Some(IncompleteReason::NotPublished), Some(retry_at)) => retry_at.max(now),
-            (_, retry_at) => retry_at.map_or(retry, |t| t.max(retry)),
+            Some(shortfall) => match (shortfall.reason, shortfall.retry_at) {
+                (IncompleteReason::NotPublished, Some(retry_at)) => retry_at.max(now),
+                (_, retry_at) => retry_at.map_or(retry, |t| t.max(retry)),
+            },
         },
         Err(error) => {
             tracing::warn!(home = %info.id, kind = %error.kind, error = %error.message, "prefetch failed; will retry");

@@ -67,6 +67,7 @@ pub async fn setup_with(
         Arc::new(move |_home: &str| {
             counter.fetch_add(1, Ordering::SeqCst);
         }),
+        Default::default(),
     );
     if registry.discover().await.is_ok() {
         fake.clear_calls();

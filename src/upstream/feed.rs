@@ -1,0 +1,367 @@
+//! A feed: one stream of prices (a Tibber home's own, the demo market's
+//! zone), its pool and its fetch coordinator. Homes read their prices
+//! through a feed.
+//!
+//! A request for `[start, end)` first reads the pool; a hit never waits.
+//! Otherwise the coordinator sorts the missing stretches (not published,
+//! known lacking, in flight, held off, to fetch), the fewest calls are
+//! planned for the last kind and each runs in a task of its own, so a
+//! client that goes away cancels nothing. Fetched intervals are added to
+//! the pool as one fetch group and merged into the answer directly, so GC
+//! evicting them while answering loses nothing. When the upstream fails,
+//! what is cached is served, marked incomplete.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::answer::{Answer, Gathered};
+use super::calendar;
+use super::config::UpstreamConfig;
+use super::coordinator::{
+    Coordinator, FlightResult, FlightWait, NegativeEntry, NewFlight, Triage, UpstreamStatus,
+    lost_flight,
+};
+use super::error::{FetchError, IncompleteReason, UpstreamError};
+use super::gate::CallGate;
+use super::plan::{collect_range, plan_calls, tiles};
+use super::source::{FetchRequest, PriceSource, Source};
+use super::tibber::MAX_PAGE;
+use crate::clock::Clock;
+use crate::pool::{Gap, HomeInfo, Interval, Pool, PoolConfig, Resolution};
+
+/// Called with a feed id after an upstream answer changed that feed's pool,
+/// so the saver can mark it dirty. Must be cheap and must not block.
+pub type ChangeHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What every feed of a registry shares.
+pub(crate) struct FeedContext {
+    pub(crate) source: Source,
+    /// The source's budget and cooldowns.
+    pub(crate) gate: CallGate,
+    pub(crate) config: UpstreamConfig,
+    pub(crate) pool_config: PoolConfig,
+    pub(crate) clock: Clock,
+    pub(crate) on_change: ChangeHook,
+    /// Fetch tasks, so they outlive the request that started them and
+    /// shutdown can let them land before the final flush.
+    pub(crate) fetches: TaskTracker,
+}
+
+/// One feed. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Feed {
+    inner: Arc<FeedShared>,
+}
+
+struct FeedShared {
+    /// The feed's identity: id, zone, currency (the pool's).
+    info: HomeInfo,
+    context: Arc<FeedContext>,
+    /// The cache. std Mutex: held only for pool calls (microseconds), never
+    /// across `.await`. Lock order: `coordinator` before `pool`.
+    pool: Mutex<Pool>,
+    /// Flights, negative cache, cooldown, status. std Mutex, never held
+    /// across `.await`.
+    coordinator: Mutex<Coordinator>,
+}
+
+impl Feed {
+    /// A feed serving `pool` (restored or empty).
+    pub(crate) fn new(pool: Pool, context: Arc<FeedContext>) -> Feed {
+        let coordinator = Coordinator::new(pool.last_fetch());
+        Feed {
+            inner: Arc::new(FeedShared {
+                info: pool.home().clone(),
+                context,
+                pool: Mutex::new(pool),
+                coordinator: Mutex::new(coordinator),
+            }),
+        }
+    }
+
+    /// Runs `f` on the pool under its lock. Keep `f` short.
+    pub(crate) fn with_pool<R>(&self, f: impl FnOnce(&Pool) -> R) -> R {
+        f(&self.lock_pool())
+    }
+
+    /// The feed's upstream health.
+    pub(crate) fn status(&self) -> UpstreamStatus {
+        let source_cooldown = self.inner.context.gate.cooldown();
+        self.lock_coordinator().status(source_cooldown)
+    }
+
+    fn lock_pool(&self) -> MutexGuard<'_, Pool> {
+        self.inner.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_coordinator(&self) -> MutexGuard<'_, Coordinator> {
+        self.inner
+            .coordinator
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every interval starting in `[start, end)` that the upstream has:
+    /// from the cache, fetching what is missing (see the module doc). An
+    /// error only when the upstream failed and nothing of the range is cached.
+    pub(crate) async fn intervals(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Answer, FetchError> {
+        if start >= end {
+            return Ok(Answer::complete(Vec::new(), None));
+        }
+        if let Some(hit) = self.hit(start, end) {
+            return Ok(hit);
+        }
+        let now = self.inner.context.clock.now();
+        let (mut gathered, waits) = self.triage_and_launch(start, end, now);
+        for mut wait in waits {
+            let result = match wait.wait_for(|value| value.is_some()).await {
+                Ok(value) => value.clone().unwrap_or_else(|| Err(lost_flight())),
+                Err(_) => Err(lost_flight()),
+            };
+            match result {
+                Ok(intervals) => gathered.fetched.push(intervals),
+                Err(error) => gathered.errors.push(error),
+            }
+        }
+        let intervals = gathered.merged(start, end);
+        let missing = self.missing_of(&intervals, start, end);
+        gathered.answer(intervals, missing, |missing| {
+            let lacking = self.lock_coordinator().lacking(missing);
+            match lacking {
+                Some((reason, retry_at)) => (reason, Some(retry_at)),
+                None => (
+                    IncompleteReason::NoData,
+                    Some(self.inner.context.config.negative_until(now)),
+                ),
+            }
+        })
+    }
+
+    /// The fast path: a range the pool holds whole, under the pool lock
+    /// only. Intervals that tile the range leave no gap, so the gap walk is
+    /// skipped for them.
+    fn hit(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Answer> {
+        let pool = self.lock_pool();
+        let intervals = collect_range(&pool, start, end);
+        if !tiles(&intervals, start, end) && !pool.gaps(start, end).unwrap_or_default().is_empty() {
+            return None;
+        }
+        let revision = pool.revision();
+        drop(pool);
+        record_cache_hit();
+        Some(Answer::complete(intervals, Some(revision)))
+    }
+
+    /// Under the coordinator lock: reads what is cached, sorts the gaps,
+    /// registers the planned flights; then starts them. Returns what the
+    /// request has so far and the flights to wait for.
+    fn triage_and_launch(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> (Gathered, Vec<FlightWait>) {
+        let context = &self.inner.context;
+        let zone = self.inner.info.zone;
+        let mut coordinator = self.lock_coordinator();
+        let (gaps, cached) = {
+            let pool = self.lock_pool();
+            (
+                pool.gaps(start, end).unwrap_or_default(),
+                collect_range(&pool, start, end),
+            )
+        };
+        let metric = if cached.is_empty() { "miss" } else { "partial" };
+        metrics::counter!("pricepool_cache_requests_total", "result" => metric).increment(1);
+        let triaged = coordinator.triage(
+            gaps,
+            Triage {
+                now,
+                horizon: calendar::publication_horizon(zone, now),
+                next_publication: calendar::next_publication(zone, &context.config, now),
+                source_cooldown: context.gate.cooldown(),
+            },
+        );
+        let calls = plan_calls(
+            &triaged.to_fetch,
+            calendar::recent_window(zone, now),
+            MAX_PAGE,
+        );
+        let flights = coordinator.begin(calls);
+        drop(coordinator);
+        let mut waits = triaged.waits;
+        waits.extend(flights.iter().map(|flight| flight.result.subscribe()));
+        for flight in flights {
+            self.launch(flight);
+        }
+        let gathered = Gathered {
+            cached,
+            unfetched: triaged.unfetched,
+            ..Gathered::default()
+        };
+        (gathered, waits)
+    }
+
+    /// Runs `flight` in a task of its own on the fetch tracker.
+    fn launch(&self, flight: NewFlight) {
+        let feed = self.clone();
+        self.inner.context.fetches.spawn(async move {
+            let result = feed.run_flight(flight.id, flight.call).await;
+            // Nobody waiting is fine: the pool has the data.
+            let _ = flight.result.send(Some(result));
+        });
+    }
+
+    /// One planned call: fetch, add to the pool, remember what the upstream
+    /// lacked, update the status.
+    async fn run_flight(
+        &self,
+        id: u64,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+    ) -> FlightResult {
+        let context = &self.inner.context;
+        let now = context.clock.now();
+        let deadline = tokio::time::Instant::now() + context.config.fetch_deadline;
+        let request = FetchRequest {
+            home: self.inner.info.clone(),
+            start,
+            end,
+            now,
+            deadline,
+        };
+        let span = tracing::info_span!("upstream_fetch", home = %self.inner.info.id, %start, %end);
+        let fetch = context
+            .source
+            .fetch(&request, &context.gate)
+            .instrument(span.clone());
+        let outcome = match tokio::time::timeout_at(deadline, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Timeout(context.config.fetch_deadline)),
+        };
+        let finished = context.clock.now();
+        let result = outcome.and_then(|intervals| self.add_fetched(intervals, finished));
+        let mut coordinator = self.lock_coordinator();
+        match result {
+            Ok(intervals) => {
+                tracing::info!(parent: &span, n_intervals = intervals.len(), "fetched");
+                let negatives = self.negatives_of(&intervals, start, end, now);
+                coordinator.succeeded(id, finished, negatives);
+                Ok(intervals)
+            }
+            Err(error) => {
+                let cooldown = context.gate.cooldown_after(&error);
+                let retry_at = cooldown.until();
+                tracing::warn!(parent: &span, kind = %error.kind(), error = %error, ?retry_at, "fetch failed; serving cache until retry");
+                Err(coordinator.failed(id, finished, cooldown))
+            }
+        }
+    }
+
+    /// Adds a fetched answer to the pool as one group and tells the hook
+    /// when the pool changed.
+    fn add_fetched(
+        &self,
+        intervals: Vec<Interval>,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<Arc<Vec<Interval>>, UpstreamError> {
+        let intervals = Arc::new(intervals);
+        if intervals.is_empty() {
+            return Ok(intervals);
+        }
+        let (outcome, live) = {
+            let mut pool = self.lock_pool();
+            let outcome = pool.add(intervals.to_vec(), fetched_at, fetched_at);
+            (outcome, pool.len())
+        };
+        let outcome = outcome.map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+        let id = &self.inner.info.id;
+        record_live_intervals(id, live);
+        if outcome.evicted_groups > 0 {
+            metrics::counter!("pricepool_gc_evicted_groups_total", "home" => id.clone())
+                .increment(outcome.evicted_groups as u64);
+        }
+        if outcome.changed() {
+            (self.inner.context.on_change)(id);
+        }
+        Ok(intervals)
+    }
+
+    /// Ranges of a successful call `[start, end)` the upstream had no data
+    /// for: not published yet (tomorrow before publication) or lacking.
+    fn negatives_of(
+        &self,
+        intervals: &[Interval],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Vec<NegativeEntry> {
+        let config = &self.inner.context.config;
+        let zone = self.inner.info.zone;
+        let in_range: Vec<Interval> = intervals
+            .iter()
+            .filter(|iv| iv.starts_at >= start && iv.starts_at < end)
+            .copied()
+            .collect();
+        let tomorrow_start = calendar::tomorrow_start(zone, now);
+        let before_publication = calendar::before_publication(zone, config, now);
+        self.missing_of(&in_range, start, end)
+            .into_iter()
+            .map(|gap| {
+                let (reason, retry_at) = if gap.end > tomorrow_start && before_publication {
+                    (
+                        IncompleteReason::NotPublished,
+                        calendar::next_publication(zone, config, now),
+                    )
+                } else {
+                    (IncompleteReason::NoData, config.negative_until(now))
+                };
+                NegativeEntry {
+                    start: gap.start,
+                    end: gap.end,
+                    retry_at,
+                    reason,
+                }
+            })
+            .collect()
+    }
+
+    /// Gaps of `[start, end)` that `intervals` leave, by the pool's own
+    /// rules (a scratch pool without a size limit holds them).
+    fn missing_of(
+        &self,
+        intervals: &[Interval],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Vec<Gap> {
+        let mut config = self.inner.context.pool_config.clone();
+        config.max_intervals = usize::MAX;
+        let mut scratch = Pool::new(self.inner.info.clone(), config);
+        if !intervals.is_empty() && scratch.add(intervals.to_vec(), start, start).is_err() {
+            // Cannot happen for intervals the pool accepted; report the range missing rather than panic.
+            return vec![Gap {
+                start,
+                end,
+                resolution: Resolution::QuarterHour,
+            }];
+        }
+        scratch.gaps(start, end).unwrap_or_default()
+    }
+}
+
+/// Counts a range answered from the cache alone.
+pub(crate) fn record_cache_hit() {
+    metrics::counter!("pricepool_cache_requests_total", "result" => "hit").increment(1);
+}
+
+/// Sets the live-intervals gauge of a feed (its only writer, with the registry at restore).
+pub(crate) fn record_live_intervals(feed_id: &str, live: usize) {
+    metrics::gauge!("pricepool_pool_live_intervals", "home" => feed_id.to_string())
+        .set(live as f64);
+}

@@ -1,0 +1,71 @@
+//! `Home`: what a client asks about. A home has an identity (id, zone,
+//! currency) and reads its prices through a [`Feed`]; today every home has
+//! a feed of its own (its Tibber subscription, or its demo-market zone).
+
+use chrono::{DateTime, Utc};
+
+use super::answer::Answer;
+use super::coordinator::UpstreamStatus;
+use super::error::FetchError;
+use super::feed::{Feed, record_cache_hit};
+use crate::pool::{HomeInfo, Pool};
+
+/// One home. Cheap to clone.
+#[derive(Clone)]
+pub struct Home {
+    info: HomeInfo,
+    feed: Feed,
+}
+
+impl std::fmt::Debug for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Home").field("id", &self.info.id).finish()
+    }
+}
+
+impl Home {
+    pub(crate) fn new(info: HomeInfo, feed: Feed) -> Home {
+        Home { info, feed }
+    }
+
+    /// Who the home is: id, zone, currency.
+    pub fn info(&self) -> HomeInfo {
+        self.info.clone()
+    }
+
+    /// The pool's revision now ([`Pool::revision`]): a reader holding what
+    /// it derived from a complete [`Answer`] of the same revision (same
+    /// range) may reuse it without asking for the intervals again: the
+    /// content, and so the completeness, is what it was. Counts nothing;
+    /// a reader that reuses calls [`Home::record_reuse`].
+    pub fn revision(&self) -> u64 {
+        self.feed.with_pool(Pool::revision)
+    }
+
+    /// Counts a range served from what a reader derived at the current
+    /// [`Home::revision`], as a cache hit.
+    pub fn record_reuse(&self) {
+        record_cache_hit();
+    }
+
+    /// Runs `f` on the home's pool under its lock (stats, snapshots). Keep `f` short.
+    pub fn with_pool<R>(&self, f: impl FnOnce(&Pool) -> R) -> R {
+        self.feed.with_pool(f)
+    }
+
+    /// The upstream health of the home's feed.
+    pub fn status(&self) -> UpstreamStatus {
+        self.feed.status()
+    }
+
+    /// Every interval starting in `[start, end)` that the upstream has, from
+    /// the cache or fetched; what is missing and why when incomplete. An
+    /// error only when the upstream failed and nothing of the range is cached.
+    pub async fn intervals(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Answer, FetchError> {
+        self.feed.intervals(start, end).await
+    }
+}
