@@ -249,9 +249,12 @@ async fn a_month_of_history_is_paged_and_the_switch_to_quarter_hours_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_budget_serves_the_cache_marked_incomplete_with_a_retry_time() {
     // Half of a budget of 6 may go at once: discovery and two price calls.
+    // The whole budget may go to history here: this test is about what an
+    // exhausted budget serves, not about the share kept for recent days.
     let config = UpstreamConfig {
         budget_calls: 6,
         budget_period: Duration::from_secs(300),
+        history_share: 1.0,
         ..fast_config()
     };
     let setup = setup(AFTER_PUBLICATION, config).await;
@@ -318,5 +321,51 @@ async fn wait_for_calls(fake: &FakeTibber, n: usize) {
             "the fake never received {n} calls"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_flood_leaves_every_home_the_budget_for_its_recent_days() {
+    // 6 calls may go at once; history (2/3 of the budget) at most 4 of them,
+    // one home's history at most 2.
+    let config = UpstreamConfig {
+        budget_calls: 12,
+        budget_period: Duration::from_secs(300),
+        ..fast_config()
+    };
+    let setup = setup(AFTER_PUBLICATION, config).await;
+    let flooded = setup.home("demo");
+    // Four clients ask for five old days each, all distinct: 20 calls wanted.
+    let flood: Vec<_> = (0..4)
+        .map(|client| {
+            let home = flooded.clone();
+            tokio::spawn(async move {
+                for day in 1..=5 {
+                    let (start, end) = berlin_day(2025, 11, client * 5 + day);
+                    let _ = home.intervals(start, end).await;
+                }
+            })
+        })
+        .collect();
+    for client in flood {
+        client.await.expect("flood client");
+    }
+    let history_calls = setup.fake.call_count();
+    assert!(
+        history_calls <= 2,
+        "one home's history spent {history_calls} calls"
+    );
+    // After publication every home still gets its tomorrow.
+    for home in setup.registry.homes() {
+        let tomorrow = NaiveDate::from_ymd_opt(2026, 1, 15).unwrap();
+        let (start, end) = local_day(home.info().zone, tomorrow);
+        let answer = home.intervals(start, end).await;
+        let answer = answer.unwrap_or_else(|e| panic!("{}: {e}", home.info().id));
+        assert!(
+            answer.is_complete(),
+            "{}: {:?}",
+            home.info().id,
+            answer.shortfall()
+        );
     }
 }

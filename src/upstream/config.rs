@@ -82,6 +82,11 @@ pub struct UpstreamConfig {
     pub budget_calls: u32,
     /// The budget's period. Default 5 min.
     pub budget_period: Duration,
+    /// The share of the budget that calls for history (before the recent
+    /// window) may spend; the rest is reserved for the recent window, the
+    /// prefetch and discovery. One feed's history gets at most half of it.
+    /// Default 2/3.
+    pub history_share: f64,
     /// A range the upstream had no data for is not asked again before this
     /// passes (except unpublished days, which wait for publication). Default 5 min.
     pub negative_ttl: Duration,
@@ -119,6 +124,7 @@ impl Default for UpstreamConfig {
             auth_cooldown: Duration::from_secs(600),
             budget_calls: 60,
             budget_period: Duration::from_secs(300),
+            history_share: 2.0 / 3.0,
             negative_ttl: Duration::from_secs(300),
             publish_hour: 13,
             publish_jitter: Duration::from_secs(300),

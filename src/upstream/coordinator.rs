@@ -219,7 +219,7 @@ impl Coordinator {
             at: finished,
         });
         self.status.next_retry = error.retry_at;
-        self.cooldown = Some(cooldown);
+        self.cooldown = cooldown.holds_off_feed().then_some(cooldown);
         error
     }
 

@@ -6,34 +6,18 @@
 //! home: after a 429 no home calls before the cooldown ends.
 
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::RngExt;
 use tokio::time::Instant;
 
+use super::budget::{Budget, Priority};
 use super::config::UpstreamConfig;
 use super::error::{FetchError, UpstreamError, UpstreamErrorKind};
 use crate::clock::Clock;
-
-/// A token bucket that lets no more than `calls` through in any window of
-/// `period`: half the budget (rounded up) may go at once, the rest refills
-/// evenly over the period, so a burst followed by steady demand still stays
-/// within `calls` per `period` (Tibber bans after 100 calls in 5 minutes).
-fn budget_quota(calls: u32, period: Duration) -> Quota {
-    let calls = calls.max(1);
-    let burst = calls.div_ceil(2);
-    let refilled = (calls - burst).max(1);
-    let interval = (period / refilled).max(Duration::from_nanos(1));
-    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    Quota::with_period(interval)
-        .unwrap_or_else(|| Quota::per_second(burst))
-        .allow_burst(burst)
-}
 
 /// A wait during which no upstream call is made, and why: a feed's after
 /// its fetch failed, or a whole source's after a 429 or a refused token.
@@ -55,13 +39,21 @@ impl Cooldown {
     pub fn until(&self) -> Option<DateTime<Utc>> {
         self.error.retry_at
     }
+
+    /// Whether the failing feed makes no fetch at all until the wait ends.
+    /// Not after a budget refusal: it cost no upstream call, and it may
+    /// have refused only the history share while the feed's recent days
+    /// still have theirs; the budget itself holds the feed off.
+    pub fn holds_off_feed(&self) -> bool {
+        self.error.kind != UpstreamErrorKind::BudgetExhausted
+    }
 }
 
 /// Budget, cooldown and retry policy shared by every upstream call of one
 /// registry. Cheap to share behind the registry's `Arc`.
 pub struct CallGate {
     /// `None` for unmetered sources (the offline demo market).
-    budget: Option<DefaultDirectRateLimiter>,
+    budget: Option<Budget>,
     /// Set after a 429/428 or an authentication failure. std Mutex: read and
     /// written in short sections, never across `.await`.
     cooldown: Mutex<Option<Cooldown>>,
@@ -82,8 +74,7 @@ impl CallGate {
     /// A gate with the budget and retry policy of `config`; `metered` is
     /// false for sources that cost nothing to ask.
     pub fn new(config: &UpstreamConfig, clock: Clock, metered: bool) -> CallGate {
-        let budget = metered
-            .then(|| RateLimiter::direct(budget_quota(config.budget_calls, config.budget_period)));
+        let budget = metered.then(|| Budget::new(config));
         CallGate {
             budget,
             cooldown: Mutex::new(None),
@@ -136,31 +127,30 @@ impl CallGate {
         }
     }
 
-    /// Takes one token from the budget, or says when the next is available.
-    fn take_budget(&self) -> Result<(), UpstreamError> {
+    /// Takes one call from the budget for `priority`, or says when the next is available.
+    fn take_budget(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
         let Some(budget) = &self.budget else {
             return Ok(());
         };
-        match budget.check() {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                ));
-                metrics::counter!("pricepool_upstream_calls_total", "outcome" => "budget_exhausted")
-                    .increment(1);
-                Err(UpstreamError::BudgetExhausted {
-                    retry_at: self.clock.now()
-                        + chrono::Duration::from_std(wait).unwrap_or_default(),
-                })
+        budget.take(priority).map_err(|wait| {
+            metrics::counter!("pricepool_upstream_calls_total", "outcome" => "budget_exhausted")
+                .increment(1);
+            UpstreamError::BudgetExhausted {
+                retry_at: self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default(),
             }
-        }
+        })
     }
 
     /// Runs `attempt` (one HTTP call) until it succeeds, fails in a way not
     /// worth retrying, or the next wait would end after `deadline`. Every
-    /// attempt takes a budget token; none is made during a cooldown.
-    pub async fn call<T, F, Fut>(&self, deadline: Instant, attempt: F) -> Result<T, UpstreamError>
+    /// attempt takes a call from the budget for `priority`; none is made
+    /// during a cooldown.
+    pub async fn call<T, F, Fut>(
+        &self,
+        deadline: Instant,
+        priority: Priority<'_>,
+        attempt: F,
+    ) -> Result<T, UpstreamError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
@@ -173,7 +163,7 @@ impl CallGate {
         let mut attempt_no = 0usize;
         let gated = || {
             attempt_no += 1;
-            let fut = self.before_attempt().map(|()| attempt());
+            let fut = self.before_attempt(priority).map(|()| attempt());
             let attempt_no = attempt_no;
             async move {
                 let result = match fut {
@@ -222,7 +212,7 @@ impl CallGate {
     }
 
     /// Refuses an attempt during a cooldown or when the budget is spent.
-    fn before_attempt(&self) -> Result<(), UpstreamError> {
+    fn before_attempt(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
         if let Some(cooldown) = self.cooldown() {
             let until = cooldown.until().unwrap_or_else(|| self.clock.now());
             return Err(match cooldown.error.kind {
@@ -239,7 +229,7 @@ impl CallGate {
                 },
             });
         }
-        self.take_budget()
+        self.take_budget(priority)
     }
 
     /// A 429 or a refused token holds off every call of this gate, not
@@ -251,21 +241,5 @@ impl CallGate {
         ) {
             self.hold_off(self.cooldown_after(error));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_budget_lets_no_more_than_its_calls_through_in_one_period() {
-        // Burst of 30, then one call per 10 s: at most 60 in any 5 minutes.
-        let quota = budget_quota(60, Duration::from_secs(300));
-        assert_eq!(quota.burst_size().get(), 30);
-        assert_eq!(quota.replenish_interval(), Duration::from_secs(10));
-        let limiter = RateLimiter::direct(quota);
-        let passed = (0..100).filter(|_| limiter.check().is_ok()).count();
-        assert_eq!(passed, 30);
     }
 }

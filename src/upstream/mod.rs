@@ -9,13 +9,15 @@
 //! - `plan`: the pure arithmetic of gaps and calls.
 //! - [`answer`]: `Answer`, complete or with what is missing and why.
 //! - [`calendar`]: the recent window, publication time, the horizon.
-//! - [`gate`]: call budget, cooldown policy, retries with backoff.
+//! - [`gate`]: the cooldown policy and retries with backoff; [`budget`]: a
+//!   source's call budget with a share reserved for the recent window.
 //! - [`source`], [`demo`], [`tibber`]: the sources; [`error`], [`config`].
 //! - `prefetch`: today and tomorrow fetched after publication.
 
 #![warn(missing_docs)]
 
 pub mod answer;
+pub mod budget;
 pub mod calendar;
 pub mod config;
 mod coordinator;
@@ -31,6 +33,7 @@ pub mod source;
 pub mod tibber;
 
 pub use answer::{Answer, Coverage, Shortfall};
+pub use budget::Priority;
 pub use config::{Secret, TIBBER_URL, TibberConfig, UpstreamConfig};
 pub use coordinator::{StatusError, UpstreamStatus};
 pub use demo::{DemoMarket, DemoZone};

@@ -23,6 +23,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::budget::Priority;
 use super::config::TibberConfig;
 use super::error::UpstreamError;
 use super::gate::CallGate;
@@ -155,7 +156,7 @@ impl TibberSource {
         );
         // The empty-data check runs per attempt, so the outage is retried like a 5xx.
         let value = gate
-            .call(deadline, || async {
+            .call(deadline, Priority::Recent, || async {
                 let value = self.post(&query).await?;
                 price_info_of(&value, &home.id)?;
                 Ok(value)
@@ -201,7 +202,8 @@ impl TibberSource {
                 id = graphql_string(&home.id),
                 cursor = graphql_string(&cursor),
             );
-            let value = gate.call(deadline, || self.post(&query)).await?;
+            let priority = Priority::History { feed: &home.id };
+            let value = gate.call(deadline, priority, || self.post(&query)).await?;
             let subscription = subscription_of(&value, &home.id)?;
             let (nodes, page_info) = range_nodes(subscription)?;
             let page = parse_nodes(nodes, home.zone)?;
@@ -244,7 +246,9 @@ impl PriceSource for TibberSource {
         deadline: Instant,
     ) -> Result<Vec<HomeInfo>, UpstreamError> {
         let query = "{ viewer { homes { id timeZone currentSubscription { status priceInfo { current { currency } } } } } }";
-        let value = gate.call(deadline, || self.post(query)).await?;
+        let value = gate
+            .call(deadline, Priority::Recent, || self.post(query))
+            .await?;
         let homes = value
             .pointer("/data/viewer/homes")
             .and_then(Value::as_array)
