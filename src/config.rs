@@ -10,9 +10,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Tibber's public GraphQL endpoint, the default upstream for `--source tibber`.
-pub const DEFAULT_TIBBER_URL: &str = "https://api.tibber.com/v1-beta/gql";
-
 /// The command line: the service's options, and an optional subcommand.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -77,7 +74,7 @@ pub struct Config {
     pub source: SourceKind,
 
     /// Tibber's GraphQL endpoint.
-    #[arg(long, env = "PRICEPOOL_TIBBER_URL", default_value = DEFAULT_TIBBER_URL)]
+    #[arg(long, env = "PRICEPOOL_TIBBER_URL", default_value = crate::upstream::TIBBER_URL)]
     pub tibber_url: String,
 
     /// Tibber API token (required with `--source tibber`).
