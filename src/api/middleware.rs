@@ -15,10 +15,10 @@ use super::problem::ApiError;
 
 /// The longest request target (path and query) the service reads. The
 /// longest real query is two RFC 3339 instants; 8 KiB is far beyond that.
-pub const MAX_URI_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// The largest request body accepted. No endpoint reads a body.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The API token `/v1` requires, kept as its SHA-256 digest: a presented
 /// token is hashed and the two digests compared in constant time, so the
@@ -26,13 +26,13 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// (comparing the raw bytes stops at a length mismatch). The token itself
 /// is not kept, so no Debug output or core dump of the state shows it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiToken {
+pub(crate) struct ApiToken {
     digest: [u8; 32],
 }
 
 impl ApiToken {
     /// The token clients must present as `Authorization: Bearer <token>`.
-    pub fn new(token: &str) -> ApiToken {
+    pub(crate) fn new(token: &str) -> ApiToken {
         ApiToken {
             digest: sha256(token),
         }
@@ -40,7 +40,7 @@ impl ApiToken {
 
     /// Whether `presented` is the token, in time that depends only on
     /// `presented`'s length.
-    pub fn accepts(&self, presented: &str) -> bool {
+    pub(crate) fn accepts(&self, presented: &str) -> bool {
         bool::from(sha256(presented).ct_eq(&self.digest))
     }
 }
@@ -59,7 +59,7 @@ fn sha256(text: &str) -> [u8; 32] {
 
 /// Refuses `/v1` requests without the configured bearer token (see
 /// [`ApiToken`]).
-pub async fn require_token(
+pub(crate) async fn require_token(
     State(expected): State<Option<std::sync::Arc<ApiToken>>>,
     request: Request,
     next: Next,
@@ -84,7 +84,7 @@ pub async fn require_token(
 }
 
 /// Answers 414 with a problem body before routing when the target is too long.
-pub async fn limit_uri_length(request: Request, next: Next) -> Response {
+pub(crate) async fn limit_uri_length(request: Request, next: Next) -> Response {
     let length = request
         .uri()
         .path_and_query()
@@ -97,7 +97,7 @@ pub async fn limit_uri_length(request: Request, next: Next) -> Response {
 
 /// Counts requests and records latency by matched route and status
 /// (`pricepool_http_requests_total`, `pricepool_http_request_duration_seconds`).
-pub async fn record_metrics(request: Request, next: Next) -> Response {
+pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -116,7 +116,7 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
 /// body of ours (405, 413, 504 from the timeout, an axum rejection …) a
 /// problem body, keeping its status and headers (`Allow` on 405). Answers
 /// whose body a handler wrote (JSON, problem+json) pass untouched.
-pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+pub(crate) async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let response = next.run(request).await;
     let status = response.status();
@@ -153,7 +153,7 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
 }
 
 /// The catch-panic handler: logs the panic and answers a problem 500.
-pub fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+pub(crate) fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     let message = panic
         .downcast_ref::<String>()
         .map(String::as_str)

@@ -11,30 +11,30 @@ use crate::pool::days::{local_date, local_day};
 
 /// The longest range one request may ask for, in local days: any calendar
 /// month, including an October with its 25-hour day.
-pub const MAX_SPAN_DAYS: i64 = 31;
+pub(crate) const MAX_SPAN_DAYS: i64 = 31;
 
 /// [`MAX_SPAN_DAYS`] as a duration: 31 days of 24 hours plus the hour a
 /// fall-back day adds (745 hours), so "all of October" in Europe fits.
-pub fn max_span() -> TimeDelta {
+pub(crate) fn max_span() -> TimeDelta {
     TimeDelta::days(MAX_SPAN_DAYS) + TimeDelta::hours(1)
 }
 
 /// Query parameters of the range endpoints.
-pub const RANGE_PARAMETERS: &[&str] = &["start", "end", "date"];
+pub(crate) const RANGE_PARAMETERS: &[&str] = &["start", "end", "date"];
 
 /// The earliest instant a range may touch: no day-ahead market is older.
-pub fn earliest_instant() -> DateTime<Utc> {
+pub(crate) fn earliest_instant() -> DateTime<Utc> {
     DateTime::from_timestamp(946_684_800, 0).unwrap_or(DateTime::<Utc>::MIN_UTC) // 2000-01-01
 }
 
 /// The latest instant a range may touch.
-pub fn latest_instant() -> DateTime<Utc> {
+pub(crate) fn latest_instant() -> DateTime<Utc> {
     DateTime::from_timestamp(4_102_444_800, 0).unwrap_or(DateTime::<Utc>::MAX_UTC) // 2100-01-01
 }
 
 /// A local day named by `date=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DayWord {
+pub(crate) enum DayWord {
     /// The home's local today.
     Today,
     /// The home's local tomorrow.
@@ -45,7 +45,7 @@ pub enum DayWord {
 
 /// What the client asked for, before the home's zone turns it into instants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeRequest {
+pub(crate) enum RangeRequest {
     /// `start` and `end`.
     Between {
         /// Inclusive.
@@ -61,18 +61,18 @@ pub enum RangeRequest {
 
 /// A range resolved in the home's zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResolvedRange {
+pub(crate) struct ResolvedRange {
     /// Inclusive.
-    pub start: DateTime<Utc>,
+    pub(crate) start: DateTime<Utc>,
     /// Exclusive.
-    pub end: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
     /// When the same request would resolve to another range (`today` at
     /// local midnight); `None` for explicit instants and dates.
-    pub moves_at: Option<DateTime<Utc>>,
+    pub(crate) moves_at: Option<DateTime<Utc>>,
 }
 
 /// Splits `query` into pairs, refusing names outside `allowed` and repeats.
-pub fn parse_pairs(
+pub(crate) fn parse_pairs(
     query: Option<&str>,
     allowed: &[&str],
 ) -> Result<Vec<(String, String)>, ApiError> {
@@ -110,7 +110,7 @@ fn truncate(text: &str) -> String {
 
 /// Parses an RFC 3339 instant. A `+` in an offset that arrived unencoded
 /// (decoded to a space by form rules) is taken back.
-pub fn parse_instant(parameter: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn parse_instant(parameter: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     let parsed = DateTime::parse_from_rfc3339(value)
         .or_else(|e| DateTime::parse_from_rfc3339(&value.replace(' ', "+")).map_err(|_| e));
     let instant = parsed.map(|t| t.with_timezone(&Utc)).map_err(|e| {
@@ -136,7 +136,7 @@ fn check_bounds(parameter: &str, instant: DateTime<Utc>) -> Result<(), ApiError>
 }
 
 /// Parses the range parameters of a query already split by [`parse_pairs`].
-pub fn parse_range(pairs: &[(String, String)]) -> Result<RangeRequest, ApiError> {
+pub(crate) fn parse_range(pairs: &[(String, String)]) -> Result<RangeRequest, ApiError> {
     let get = |name: &str| {
         pairs
             .iter()
@@ -199,7 +199,7 @@ fn parse_day(word: &str) -> Result<DayWord, ApiError> {
 
 /// What an endpoint means when no range parameter is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DefaultRange {
+pub(crate) enum DefaultRange {
     /// The home's local today.
     Today,
     /// From the start of the interval containing now to the end of local
@@ -209,7 +209,12 @@ pub enum DefaultRange {
 
 impl RangeRequest {
     /// Turns the request into instants in `zone` at `now`.
-    pub fn resolve(self, zone: Tz, now: DateTime<Utc>, default: DefaultRange) -> ResolvedRange {
+    pub(crate) fn resolve(
+        self,
+        zone: Tz,
+        now: DateTime<Utc>,
+        default: DefaultRange,
+    ) -> ResolvedRange {
         let today = local_date(zone, now);
         let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
         let (_, next_midnight) = local_day(zone, today);
