@@ -55,10 +55,6 @@ pub(crate) async fn not_ready_yet() -> Response {
 
 /// `GET /metrics`: the Prometheus text of every metric recorded so far.
 pub(crate) async fn render_metrics(State(state): State<ApiState>) -> Response {
-    for home in state.registry.homes() {
-        let live = home.with_pool(|pool| pool.len());
-        metrics::gauge!("pricepool_pool_live_intervals", "home" => home.info().id).set(live as f64);
-    }
     state.render_cache.publish_gauges();
     state.prometheus.run_upkeep();
     let mut response = state.prometheus.render().into_response();
