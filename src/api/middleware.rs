@@ -1,6 +1,7 @@
 //! Request-level behaviour shared by every route: the optional API token,
-//! request metrics, the request-target length limit, and turning any bare
-//! error status from a layer (405, 413, 504 …) into a problem body.
+//! the check of an inbound request id, request metrics, the request-target
+//! length limit, and turning any bare error status from a layer (405, 413,
+//! 504 …) into a problem body.
 
 use std::time::Instant;
 
@@ -19,6 +20,38 @@ pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// The largest request body accepted. No endpoint reads a body.
 pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The longest inbound `X-Request-Id` the service adopts: a UUID (36) or a
+/// W3C trace id (32) with room to spare.
+pub(crate) const MAX_REQUEST_ID_BYTES: usize = 64;
+
+/// The request id header, set (or adopted) and echoed by the router's layers.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Removes an inbound `X-Request-Id` that is not one short run of visible
+/// ASCII (`!` to `~`, at most [`MAX_REQUEST_ID_BYTES`]), so the next layer
+/// makes a fresh one. An adopted id is echoed in the answer and written in
+/// every log line of the request: a client must not be able to make those
+/// lines huge (a 200 KB id per request) or put control and non-ASCII bytes
+/// into them. A repeated header is not adopted either.
+pub(crate) async fn drop_unfit_request_id(mut request: Request) -> Request {
+    let values = request.headers().get_all(REQUEST_ID);
+    let mut values = values.iter();
+    let fits = match (values.next(), values.next()) {
+        (Some(value), None) => is_fit_request_id(value.as_bytes()),
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+    };
+    if !fits {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+/// Whether `id` is 1 to [`MAX_REQUEST_ID_BYTES`] bytes of visible ASCII.
+fn is_fit_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_BYTES).contains(&id.len()) && id.iter().all(u8::is_ascii_graphic)
+}
 
 /// The API token `/v1` requires, kept as its SHA-256 digest: a presented
 /// token is hashed and the two digests compared in constant time, so the
@@ -165,7 +198,18 @@ pub(crate) fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -
 
 #[cfg(test)]
 mod tests {
-    use super::ApiToken;
+    use super::{ApiToken, is_fit_request_id};
+
+    #[test]
+    fn only_short_visible_ascii_request_ids_fit() {
+        assert!(is_fit_request_id(b"trace-me-42"));
+        assert!(is_fit_request_id(&[b'x'; 64]));
+        assert!(!is_fit_request_id(&[b'x'; 65]));
+        assert!(!is_fit_request_id(b""));
+        assert!(!is_fit_request_id(b"two words"));
+        assert!(!is_fit_request_id(b"tab\there"));
+        assert!(!is_fit_request_id("caf\u{e9}".as_bytes()));
+    }
 
     #[test]
     fn only_the_token_itself_is_accepted_and_debug_hides_it() {

@@ -3,7 +3,7 @@
 //! the parameter at fault and unknown or repeated parameters are refused
 //! instead of silently ignored.
 
-use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 
 use super::problem::ApiError;
@@ -108,21 +108,46 @@ fn truncate(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// Parses an RFC 3339 instant. A `+` in an offset that arrived unencoded
-/// (decoded to a space by form rules) is taken back.
+/// Parses an RFC 3339 instant, strictly: a four-digit year without a sign
+/// and seconds from 00 to 59 (chrono also takes a leap second, `23:59:60`,
+/// which clients would then see echoed as a time other parsers reject). A
+/// `+` in an offset that arrived unencoded (decoded to a space by form
+/// rules) is taken back.
 pub(crate) fn parse_instant(parameter: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
-    let parsed = DateTime::parse_from_rfc3339(value)
-        .or_else(|e| DateTime::parse_from_rfc3339(&value.replace(' ', "+")).map_err(|_| e));
-    let instant = parsed.map(|t| t.with_timezone(&Utc)).map_err(|e| {
+    let refused = |why: String| {
         ApiError::bad_parameter(
             parameter,
             format!(
-                "`{parameter}` is not an RFC 3339 instant ({e}); write e.g. 2025-10-26T00:00:00+02:00"
+                "`{parameter}` is not an RFC 3339 instant ({why}); write e.g. 2025-10-26T00:00:00+02:00"
             ),
         )
-    })?;
+    };
+    if !starts_with_plain_date(value) {
+        return Err(refused("it must open with a date like 2025-10-26".into()));
+    }
+    let parsed = DateTime::parse_from_rfc3339(value)
+        .or_else(|e| DateTime::parse_from_rfc3339(&value.replace(' ', "+")).map_err(|_| e))
+        .map_err(|e| refused(e.to_string()))?;
+    if parsed.nanosecond() >= 1_000_000_000 {
+        return Err(refused(
+            "a leap second is not a time the service serves".into(),
+        ));
+    }
+    let instant = parsed.with_timezone(&Utc);
     check_bounds(parameter, instant)?;
     Ok(instant)
+}
+
+/// Whether `text` opens with `YYYY-MM-DD` in ASCII digits: no sign, no
+/// expanded year, no one-digit month or day.
+fn starts_with_plain_date(text: &str) -> bool {
+    let Some(date) = text.as_bytes().get(..10) else {
+        return false;
+    };
+    date.iter().enumerate().all(|(at, byte)| match at {
+        4 | 7 => *byte == b'-',
+        _ => byte.is_ascii_digit(),
+    })
 }
 
 fn check_bounds(parameter: &str, instant: DateTime<Utc>) -> Result<(), ApiError> {
@@ -185,7 +210,11 @@ fn parse_day(word: &str) -> Result<DayWord, ApiError> {
         "today" => Ok(DayWord::Today),
         "tomorrow" => Ok(DayWord::Tomorrow),
         _ => {
-            let date = NaiveDate::parse_from_str(word, "%Y-%m-%d").map_err(|_| {
+            let plain = word.len() == 10 && starts_with_plain_date(word);
+            let parsed = NaiveDate::parse_from_str(word, "%Y-%m-%d")
+                .ok()
+                .filter(|_| plain);
+            let date = parsed.ok_or_else(|| {
                 ApiError::bad_parameter(
                     "date",
                     "`date` must be `today`, `tomorrow` or a date like 2025-10-26",
@@ -299,6 +328,39 @@ mod tests {
         assert_eq!(parameter_of(range("limit=3")), "limit");
         assert_eq!(parameter_of(range("date=today&date=tomorrow")), "date");
         assert_eq!(parameter_of(range("date=1900-01-01")), "date");
+    }
+
+    #[test]
+    fn a_leap_second_or_a_signed_expanded_or_short_year_is_refused() {
+        for (query, parameter) in [
+            (
+                "start=2025-06-01T23:59:60Z&end=2025-06-02T01:00:00Z",
+                "start",
+            ),
+            (
+                "start=2025-06-01T00:00:00Z&end=2025-06-01T23:59:60%2B02:00",
+                "end",
+            ),
+            (
+                "start=%2B002025-06-01T00:00:00Z&end=2025-06-02T00:00:00Z",
+                "start",
+            ),
+            (
+                "start=%2B2025-06-01T00:00:00Z&end=2025-06-02T00:00:00Z",
+                "start",
+            ),
+            (
+                "start=-2025-06-01T00:00:00Z&end=2025-06-02T00:00:00Z",
+                "start",
+            ),
+            ("date=%2B2025-06-01", "date"),
+            ("date=+2025-06-01", "date"),
+            ("date=2025-6-1", "date"),
+            ("date=02025-06-01", "date"),
+        ] {
+            assert_eq!(parameter_of(range(query)), parameter, "{query}");
+        }
+        assert!(range("start=2025-06-01T23:59:59Z&end=2025-06-02 00:00:00z").is_ok());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{from_fn, from_fn_with_state, map_request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use tower::ServiceBuilder;
@@ -21,8 +21,8 @@ use tower_http::trace::TraceLayer;
 use super::homes::{list_homes, stats};
 use super::intervals::{current, intervals, rates};
 use super::middleware::{
-    MAX_BODY_BYTES, limit_uri_length, panic_to_problem, problem_for_bare_errors, record_metrics,
-    require_token,
+    MAX_BODY_BYTES, drop_unfit_request_id, limit_uri_length, panic_to_problem,
+    problem_for_bare_errors, record_metrics, require_token,
 };
 use super::probes::{healthz, not_ready_yet, openapi, readyz, render_metrics};
 use super::problem::ApiError;
@@ -82,13 +82,16 @@ pub(crate) fn startup_router(request_timeout: Duration) -> Router {
     with_layers(router, request_timeout)
 }
 
-/// The layers every route gets, outermost first: request id (set and echoed
-/// in `x-request-id`), the URI length limit, problem bodies for bare error
-/// statuses, the trace span, request metrics, catch-panic (a problem 500),
+/// The layers every route gets, outermost first: request id (an inbound
+/// one adopted only when short and printable, else a fresh one; echoed in
+/// `x-request-id`), the URI length limit, problem bodies for bare error
+/// statuses, the trace span (one log line per request, failed or not:
+/// `spans::on_response`), request metrics, catch-panic (a problem 500),
 /// compression, the body limit and the request timeout (504).
 fn with_layers(router: Router, request_timeout: Duration) -> Router {
     router.layer(
         ServiceBuilder::new()
+            .layer(map_request(drop_unfit_request_id))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(from_fn(limit_uri_length))
@@ -96,7 +99,10 @@ fn with_layers(router: Router, request_timeout: Duration) -> Router {
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(super::spans::make_span)
-                    .on_response(super::spans::on_response),
+                    .on_response(super::spans::on_response)
+                    // `on_response` already logs a 5xx, in the request's
+                    // span; the default on_failure would log it again.
+                    .on_failure(()),
             )
             .layer(from_fn(record_metrics))
             .layer(CatchPanicLayer::custom(panic_to_problem))
