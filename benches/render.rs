@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use pricepool::api::caching::etag_of;
-use pricepool::api::views::{IntervalsJson, rates_json, rates_json_with_serde};
+use pricepool::api::render::{IntervalsJson, rates_json, rates_json_with_serde};
 use pricepool::pool::Interval;
 use pricepool::store::fixtures;
 

@@ -86,6 +86,19 @@ fn describe_metrics() {
         "pricepool_gc_evicted_groups_total",
         "fetch groups evicted by GC, per home"
     );
+    describe_counter!(
+        "pricepool_render_cache_requests_total",
+        "range bodies served from the render cache (hit) or rendered anew (miss)"
+    );
+    describe_gauge!(
+        "pricepool_render_cache_bytes",
+        metrics::Unit::Bytes,
+        "bytes of rendered range bodies kept, as the cache's capacity counts them"
+    );
+    describe_gauge!(
+        "pricepool_render_cache_entries",
+        "rendered range bodies kept"
+    );
     describe_counter!("pricepool_saves_total", "snapshot writes, by outcome");
     describe_histogram!(
         "pricepool_save_duration_seconds",

@@ -23,5 +23,9 @@ mod persistence;
 mod process;
 #[path = "api/rates.rs"]
 mod rates;
+#[path = "api/strict_input.rs"]
+mod strict_input;
+#[path = "api/telemetry.rs"]
+mod telemetry;
 #[path = "api/upstream.rs"]
 mod upstream;

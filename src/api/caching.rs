@@ -13,7 +13,7 @@ use serde::Serialize;
 
 /// The longest max-age the service hands out, even for settled history:
 /// upstreams occasionally correct published prices.
-pub const MAX_AGE_CAP_SECONDS: i64 = 3600;
+pub(crate) const MAX_AGE_CAP_SECONDS: i64 = 3600;
 
 /// A strong validator of `body`: 64 bits of a deterministic hash, quoted.
 pub fn etag_of(body: &[u8]) -> String {
@@ -24,7 +24,7 @@ pub fn etag_of(body: &[u8]) -> String {
 }
 
 /// Whether an `If-None-Match` header matches `etag` (weak comparison, `*`).
-pub fn if_none_match_matches(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn if_none_match_matches(headers: &HeaderMap, etag: &str) -> bool {
     let bare = etag.trim_start_matches("W/");
     headers
         .get_all(header::IF_NONE_MATCH)
@@ -36,16 +36,26 @@ pub fn if_none_match_matches(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 /// Seconds from `now` until `changes_at`, capped and never negative.
-pub fn max_age(now: DateTime<Utc>, changes_at: Option<DateTime<Utc>>) -> i64 {
+pub(crate) fn max_age(now: DateTime<Utc>, changes_at: Option<DateTime<Utc>>) -> i64 {
     changes_at
         .map(|t| (t - now).num_seconds())
         .unwrap_or(MAX_AGE_CAP_SECONDS)
         .clamp(0, MAX_AGE_CAP_SECONDS)
 }
 
+/// A JSON answer that changes all the time (statistics, readiness):
+/// `Cache-Control: no-cache`, no validator.
+pub(crate) fn uncached_json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    let mut response = (status, axum::Json(value)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
 /// A JSON 200 with `ETag` and `Cache-Control: max-age`, or a bodiless 304
 /// when the client already holds this body.
-pub fn cached_json<T: Serialize>(
+pub(crate) fn cached_json<T: Serialize>(
     request_headers: &HeaderMap,
     value: &T,
     max_age_seconds: i64,
@@ -61,7 +71,7 @@ pub fn cached_json<T: Serialize>(
 }
 
 /// [`cached_json`] for a body already rendered as JSON.
-pub fn cached_json_bytes(
+pub(crate) fn cached_json_bytes(
     request_headers: &HeaderMap,
     body: Vec<u8>,
     max_age_seconds: i64,
@@ -72,7 +82,7 @@ pub fn cached_json_bytes(
 
 /// [`cached_json`] for a rendered body whose `ETag` is known (the range
 /// endpoints keep both, see `render_cache`).
-pub fn cached_json_with_etag(
+pub(crate) fn cached_json_with_etag(
     request_headers: &HeaderMap,
     body: Bytes,
     etag: &str,

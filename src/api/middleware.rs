@@ -1,6 +1,7 @@
 //! Request-level behaviour shared by every route: the optional API token,
-//! request metrics, the request-target length limit, and turning any bare
-//! error status from a layer (405, 413, 504 …) into a problem body.
+//! the check of an inbound request id, request metrics, the request-target
+//! length limit, and turning any bare error status from a layer (405, 413,
+//! 504 …) into a problem body.
 
 use std::time::Instant;
 
@@ -15,10 +16,42 @@ use super::problem::ApiError;
 
 /// The longest request target (path and query) the service reads. The
 /// longest real query is two RFC 3339 instants; 8 KiB is far beyond that.
-pub const MAX_URI_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// The largest request body accepted. No endpoint reads a body.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The longest inbound `X-Request-Id` the service adopts: a UUID (36) or a
+/// W3C trace id (32) with room to spare.
+pub(crate) const MAX_REQUEST_ID_BYTES: usize = 64;
+
+/// The request id header, set (or adopted) and echoed by the router's layers.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Removes an inbound `X-Request-Id` that is not one short run of visible
+/// ASCII (`!` to `~`, at most [`MAX_REQUEST_ID_BYTES`]), so the next layer
+/// makes a fresh one. An adopted id is echoed in the answer and written in
+/// every log line of the request: a client must not be able to make those
+/// lines huge (a 200 KB id per request) or put control and non-ASCII bytes
+/// into them. A repeated header is not adopted either.
+pub(crate) async fn drop_unfit_request_id(mut request: Request) -> Request {
+    let values = request.headers().get_all(REQUEST_ID);
+    let mut values = values.iter();
+    let fits = match (values.next(), values.next()) {
+        (Some(value), None) => is_fit_request_id(value.as_bytes()),
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+    };
+    if !fits {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+/// Whether `id` is 1 to [`MAX_REQUEST_ID_BYTES`] bytes of visible ASCII.
+fn is_fit_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_BYTES).contains(&id.len()) && id.iter().all(u8::is_ascii_graphic)
+}
 
 /// The API token `/v1` requires, kept as its SHA-256 digest: a presented
 /// token is hashed and the two digests compared in constant time, so the
@@ -26,13 +59,13 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// (comparing the raw bytes stops at a length mismatch). The token itself
 /// is not kept, so no Debug output or core dump of the state shows it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiToken {
+pub(crate) struct ApiToken {
     digest: [u8; 32],
 }
 
 impl ApiToken {
     /// The token clients must present as `Authorization: Bearer <token>`.
-    pub fn new(token: &str) -> ApiToken {
+    pub(crate) fn new(token: &str) -> ApiToken {
         ApiToken {
             digest: sha256(token),
         }
@@ -40,7 +73,7 @@ impl ApiToken {
 
     /// Whether `presented` is the token, in time that depends only on
     /// `presented`'s length.
-    pub fn accepts(&self, presented: &str) -> bool {
+    pub(crate) fn accepts(&self, presented: &str) -> bool {
         bool::from(sha256(presented).ct_eq(&self.digest))
     }
 }
@@ -59,7 +92,7 @@ fn sha256(text: &str) -> [u8; 32] {
 
 /// Refuses `/v1` requests without the configured bearer token (see
 /// [`ApiToken`]).
-pub async fn require_token(
+pub(crate) async fn require_token(
     State(expected): State<Option<std::sync::Arc<ApiToken>>>,
     request: Request,
     next: Next,
@@ -84,7 +117,7 @@ pub async fn require_token(
 }
 
 /// Answers 414 with a problem body before routing when the target is too long.
-pub async fn limit_uri_length(request: Request, next: Next) -> Response {
+pub(crate) async fn limit_uri_length(request: Request, next: Next) -> Response {
     let length = request
         .uri()
         .path_and_query()
@@ -97,7 +130,7 @@ pub async fn limit_uri_length(request: Request, next: Next) -> Response {
 
 /// Counts requests and records latency by matched route and status
 /// (`pricepool_http_requests_total`, `pricepool_http_request_duration_seconds`).
-pub async fn record_metrics(request: Request, next: Next) -> Response {
+pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -116,7 +149,7 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
 /// body of ours (405, 413, 504 from the timeout, an axum rejection …) a
 /// problem body, keeping its status and headers (`Allow` on 405). Answers
 /// whose body a handler wrote (JSON, problem+json) pass untouched.
-pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+pub(crate) async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let response = next.run(request).await;
     let status = response.status();
@@ -153,7 +186,7 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
 }
 
 /// The catch-panic handler: logs the panic and answers a problem 500.
-pub fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+pub(crate) fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     let message = panic
         .downcast_ref::<String>()
         .map(String::as_str)
@@ -165,7 +198,18 @@ pub fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Respo
 
 #[cfg(test)]
 mod tests {
-    use super::ApiToken;
+    use super::{ApiToken, is_fit_request_id};
+
+    #[test]
+    fn only_short_visible_ascii_request_ids_fit() {
+        assert!(is_fit_request_id(b"trace-me-42"));
+        assert!(is_fit_request_id(&[b'x'; 64]));
+        assert!(!is_fit_request_id(&[b'x'; 65]));
+        assert!(!is_fit_request_id(b""));
+        assert!(!is_fit_request_id(b"two words"));
+        assert!(!is_fit_request_id(b"tab\there"));
+        assert!(!is_fit_request_id("caf\u{e9}".as_bytes()));
+    }
 
     #[test]
     fn only_the_token_itself_is_accepted_and_debug_hides_it() {

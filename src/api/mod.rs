@@ -1,17 +1,25 @@
-//! The HTTP API: routes, problem+json errors, query parsing, HTTP caching,
-//! the API token and request metrics. Handlers read through the upstream
-//! `Registry`; they never touch the upstream or the data directory directly.
+//! The HTTP API: the router and its layers, the handlers by resource, the
+//! response shapes and their byte encoder, problem+json errors, query
+//! parsing, HTTP caching, the API token and request metrics. Handlers read
+//! through the upstream `Registry`; they never touch the upstream or the
+//! data directory directly.
 #![warn(missing_docs)]
 
 pub mod caching;
-pub mod middleware;
-pub mod problem;
-pub mod query;
-pub mod render_cache;
-pub mod views;
+pub(crate) mod dto;
+pub(crate) mod extract;
+pub(crate) mod homes;
+pub(crate) mod intervals;
+pub(crate) mod middleware;
+pub(crate) mod probes;
+pub(crate) mod problem;
+pub(crate) mod query;
+pub mod render;
+pub(crate) mod render_cache;
+pub(crate) mod router;
+pub(crate) mod spans;
+pub(crate) mod state;
 
-pub use problem::{ApiError, Problem};
-pub mod routes;
-pub mod spans;
-
-pub use routes::{ApiState, SaveStatusSource, route_paths, router, startup_router, with_layers};
+pub use router::route_paths;
+pub(crate) use router::{router, startup_router};
+pub(crate) use state::ApiState;

@@ -8,14 +8,16 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::upstream::{FetchError, UpstreamErrorKind};
+
 /// The media type of error bodies.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Everything a request can fail with. The status each variant answers
 /// with is on its doc line; messages are lowercase without a trailing period
 /// and never carry internal causes (those are logged).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 400: a query parameter is missing, malformed, unknown, repeated or out of range.
     #[error("{detail}")]
     BadParameter {
@@ -83,27 +85,30 @@ pub enum ApiError {
 
 /// The problem body (RFC 9457), with our `parameter` and `retry_at` extensions.
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     /// A short summary of the kind.
-    pub title: &'static str,
+    pub(crate) title: &'static str,
     /// The HTTP status, repeated for clients that only keep the body.
-    pub status: u16,
+    pub(crate) status: u16,
     /// What went wrong with this request.
-    pub detail: String,
+    pub(crate) detail: String,
     /// The query parameter at fault, for 400s.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameter: Option<String>,
+    pub(crate) parameter: Option<String>,
     /// When asking again may succeed (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<String>,
+    pub(crate) retry_at: Option<String>,
 }
 
 impl ApiError {
     /// A 400 naming `parameter`.
-    pub fn bad_parameter(parameter: impl Into<String>, detail: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_parameter(
+        parameter: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> ApiError {
         ApiError::BadParameter {
             parameter: parameter.into(),
             detail: detail.into(),
@@ -111,7 +116,7 @@ impl ApiError {
     }
 
     /// The HTTP status this error answers with.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -157,7 +162,7 @@ impl ApiError {
     }
 
     /// The body this error renders as.
-    pub fn problem(&self) -> Problem {
+    pub(crate) fn problem(&self) -> Problem {
         let (slug, title) = self.kind();
         Problem {
             kind: format!("urn:pricepool:problem:{slug}"),
@@ -175,7 +180,7 @@ impl ApiError {
     }
 
     /// Renders the error at `now` (which sets `Retry-After`).
-    pub fn into_response_at(self, now: DateTime<Utc>) -> Response {
+    pub(crate) fn into_response_at(self, now: DateTime<Utc>) -> Response {
         let retry_after = self
             .retry_at()
             .map(|t| (t - now).num_seconds().max(1))
@@ -202,4 +207,26 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.into_response_at(Utc::now())
     }
+}
+
+/// The API's reading of an upstream failure with nothing useful cached:
+/// rate limits and a spent budget are 503s, timeouts 504s, the rest 502s.
+impl From<FetchError> for ApiError {
+    fn from(error: FetchError) -> ApiError {
+        let detail = format!("{} ({})", error.message, error.kind);
+        let retry_at = error.retry_at;
+        match error.kind {
+            UpstreamErrorKind::RateLimited | UpstreamErrorKind::BudgetExhausted => {
+                ApiError::Unavailable { detail, retry_at }
+            }
+            UpstreamErrorKind::Timeout => ApiError::GatewayTimeout { detail, retry_at },
+            _ => ApiError::BadGateway { detail, retry_at },
+        }
+    }
+}
+
+/// Renders a handler's outcome, errors as problems at `now` (the instant
+/// the handler read, so `Retry-After` agrees with `--now`).
+pub(crate) fn respond(now: DateTime<Utc>, result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(|error| error.into_response_at(now))
 }

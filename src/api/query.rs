@@ -3,7 +3,7 @@
 //! the parameter at fault and unknown or repeated parameters are refused
 //! instead of silently ignored.
 
-use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 
 use super::problem::ApiError;
@@ -11,30 +11,30 @@ use crate::pool::days::{local_date, local_day};
 
 /// The longest range one request may ask for, in local days: any calendar
 /// month, including an October with its 25-hour day.
-pub const MAX_SPAN_DAYS: i64 = 31;
+pub(crate) const MAX_SPAN_DAYS: i64 = 31;
 
 /// [`MAX_SPAN_DAYS`] as a duration: 31 days of 24 hours plus the hour a
 /// fall-back day adds (745 hours), so "all of October" in Europe fits.
-pub fn max_span() -> TimeDelta {
+pub(crate) fn max_span() -> TimeDelta {
     TimeDelta::days(MAX_SPAN_DAYS) + TimeDelta::hours(1)
 }
 
 /// Query parameters of the range endpoints.
-pub const RANGE_PARAMETERS: &[&str] = &["start", "end", "date"];
+pub(crate) const RANGE_PARAMETERS: &[&str] = &["start", "end", "date"];
 
 /// The earliest instant a range may touch: no day-ahead market is older.
-pub fn earliest_instant() -> DateTime<Utc> {
+pub(crate) fn earliest_instant() -> DateTime<Utc> {
     DateTime::from_timestamp(946_684_800, 0).unwrap_or(DateTime::<Utc>::MIN_UTC) // 2000-01-01
 }
 
 /// The latest instant a range may touch.
-pub fn latest_instant() -> DateTime<Utc> {
+pub(crate) fn latest_instant() -> DateTime<Utc> {
     DateTime::from_timestamp(4_102_444_800, 0).unwrap_or(DateTime::<Utc>::MAX_UTC) // 2100-01-01
 }
 
 /// A local day named by `date=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DayWord {
+pub(crate) enum DayWord {
     /// The home's local today.
     Today,
     /// The home's local tomorrow.
@@ -45,7 +45,7 @@ pub enum DayWord {
 
 /// What the client asked for, before the home's zone turns it into instants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeRequest {
+pub(crate) enum RangeRequest {
     /// `start` and `end`.
     Between {
         /// Inclusive.
@@ -61,18 +61,18 @@ pub enum RangeRequest {
 
 /// A range resolved in the home's zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResolvedRange {
+pub(crate) struct ResolvedRange {
     /// Inclusive.
-    pub start: DateTime<Utc>,
+    pub(crate) start: DateTime<Utc>,
     /// Exclusive.
-    pub end: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
     /// When the same request would resolve to another range (`today` at
     /// local midnight); `None` for explicit instants and dates.
-    pub moves_at: Option<DateTime<Utc>>,
+    pub(crate) moves_at: Option<DateTime<Utc>>,
 }
 
 /// Splits `query` into pairs, refusing names outside `allowed` and repeats.
-pub fn parse_pairs(
+pub(crate) fn parse_pairs(
     query: Option<&str>,
     allowed: &[&str],
 ) -> Result<Vec<(String, String)>, ApiError> {
@@ -108,21 +108,46 @@ fn truncate(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// Parses an RFC 3339 instant. A `+` in an offset that arrived unencoded
-/// (decoded to a space by form rules) is taken back.
-pub fn parse_instant(parameter: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
-    let parsed = DateTime::parse_from_rfc3339(value)
-        .or_else(|e| DateTime::parse_from_rfc3339(&value.replace(' ', "+")).map_err(|_| e));
-    let instant = parsed.map(|t| t.with_timezone(&Utc)).map_err(|e| {
+/// Parses an RFC 3339 instant, strictly: a four-digit year without a sign
+/// and seconds from 00 to 59 (chrono also takes a leap second, `23:59:60`,
+/// which clients would then see echoed as a time other parsers reject). A
+/// `+` in an offset that arrived unencoded (decoded to a space by form
+/// rules) is taken back.
+pub(crate) fn parse_instant(parameter: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    let refused = |why: String| {
         ApiError::bad_parameter(
             parameter,
             format!(
-                "`{parameter}` is not an RFC 3339 instant ({e}); write e.g. 2025-10-26T00:00:00+02:00"
+                "`{parameter}` is not an RFC 3339 instant ({why}); write e.g. 2025-10-26T00:00:00+02:00"
             ),
         )
-    })?;
+    };
+    if !starts_with_plain_date(value) {
+        return Err(refused("it must open with a date like 2025-10-26".into()));
+    }
+    let parsed = DateTime::parse_from_rfc3339(value)
+        .or_else(|e| DateTime::parse_from_rfc3339(&value.replace(' ', "+")).map_err(|_| e))
+        .map_err(|e| refused(e.to_string()))?;
+    if parsed.nanosecond() >= 1_000_000_000 {
+        return Err(refused(
+            "a leap second is not a time the service serves".into(),
+        ));
+    }
+    let instant = parsed.with_timezone(&Utc);
     check_bounds(parameter, instant)?;
     Ok(instant)
+}
+
+/// Whether `text` opens with `YYYY-MM-DD` in ASCII digits: no sign, no
+/// expanded year, no one-digit month or day.
+fn starts_with_plain_date(text: &str) -> bool {
+    let Some(date) = text.as_bytes().get(..10) else {
+        return false;
+    };
+    date.iter().enumerate().all(|(at, byte)| match at {
+        4 | 7 => *byte == b'-',
+        _ => byte.is_ascii_digit(),
+    })
 }
 
 fn check_bounds(parameter: &str, instant: DateTime<Utc>) -> Result<(), ApiError> {
@@ -136,7 +161,7 @@ fn check_bounds(parameter: &str, instant: DateTime<Utc>) -> Result<(), ApiError>
 }
 
 /// Parses the range parameters of a query already split by [`parse_pairs`].
-pub fn parse_range(pairs: &[(String, String)]) -> Result<RangeRequest, ApiError> {
+pub(crate) fn parse_range(pairs: &[(String, String)]) -> Result<RangeRequest, ApiError> {
     let get = |name: &str| {
         pairs
             .iter()
@@ -185,7 +210,11 @@ fn parse_day(word: &str) -> Result<DayWord, ApiError> {
         "today" => Ok(DayWord::Today),
         "tomorrow" => Ok(DayWord::Tomorrow),
         _ => {
-            let date = NaiveDate::parse_from_str(word, "%Y-%m-%d").map_err(|_| {
+            let plain = word.len() == 10 && starts_with_plain_date(word);
+            let parsed = NaiveDate::parse_from_str(word, "%Y-%m-%d")
+                .ok()
+                .filter(|_| plain);
+            let date = parsed.ok_or_else(|| {
                 ApiError::bad_parameter(
                     "date",
                     "`date` must be `today`, `tomorrow` or a date like 2025-10-26",
@@ -199,7 +228,7 @@ fn parse_day(word: &str) -> Result<DayWord, ApiError> {
 
 /// What an endpoint means when no range parameter is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DefaultRange {
+pub(crate) enum DefaultRange {
     /// The home's local today.
     Today,
     /// From the start of the interval containing now to the end of local
@@ -209,7 +238,12 @@ pub enum DefaultRange {
 
 impl RangeRequest {
     /// Turns the request into instants in `zone` at `now`.
-    pub fn resolve(self, zone: Tz, now: DateTime<Utc>, default: DefaultRange) -> ResolvedRange {
+    pub(crate) fn resolve(
+        self,
+        zone: Tz,
+        now: DateTime<Utc>,
+        default: DefaultRange,
+    ) -> ResolvedRange {
         let today = local_date(zone, now);
         let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
         let (_, next_midnight) = local_day(zone, today);
@@ -294,6 +328,39 @@ mod tests {
         assert_eq!(parameter_of(range("limit=3")), "limit");
         assert_eq!(parameter_of(range("date=today&date=tomorrow")), "date");
         assert_eq!(parameter_of(range("date=1900-01-01")), "date");
+    }
+
+    #[test]
+    fn a_leap_second_or_a_signed_expanded_or_short_year_is_refused() {
+        for (query, parameter) in [
+            (
+                "start=2025-06-01T23:59:60Z&end=2025-06-02T01:00:00Z",
+                "start",
+            ),
+            (
+                "start=2025-06-01T00:00:00Z&end=2025-06-01T23:59:60%2B02:00",
+                "end",
+            ),
+            (
+                "start=%2B002025-06-01T00:00:00Z&end=2025-06-02T00:00:00Z",
+                "start",
+            ),
+            (
+                "start=%2B2025-06-01T00:00:00Z&end=2025-06-02T00:00:00Z",
+                "start",
+            ),
+            (
+                "start=-2025-06-01T00:00:00Z&end=2025-06-02T00:00:00Z",
+                "start",
+            ),
+            ("date=%2B2025-06-01", "date"),
+            ("date=+2025-06-01", "date"),
+            ("date=2025-6-1", "date"),
+            ("date=02025-06-01", "date"),
+        ] {
+            assert_eq!(parameter_of(range(query)), parameter, "{query}");
+        }
+        assert!(range("start=2025-06-01T23:59:59Z&end=2025-06-02 00:00:00z").is_ok());
     }
 
     #[test]

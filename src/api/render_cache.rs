@@ -33,14 +33,14 @@ use crate::pool::HomeInfo;
 /// homes of 960 intervals (~450 MiB of pools): resident memory peaks at
 /// ~900 MiB with the cache full under churn (BENCHMARKS.md), so the two
 /// together stay under 1 GiB.
-pub const DEFAULT_CAPACITY_MIB: u64 = 288;
+pub(crate) const DEFAULT_CAPACITY_MIB: u64 = 288;
 
 /// An entry not asked for in this long is dropped.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Which rendering of a range a body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum View {
+pub(crate) enum View {
     /// `/intervals`: the full body with `home_id`, `intervals`, `complete`.
     Intervals,
     /// `/rates`: evcc's bare array.
@@ -49,11 +49,11 @@ pub enum View {
 
 /// A body ready to send, with its `ETag`.
 #[derive(Debug, Clone)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     /// The JSON body; cloning it shares the bytes.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
     /// Its strong validator, quoted (see `caching::etag_of`).
-    pub etag: Arc<str>,
+    pub(crate) etag: Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -93,7 +93,7 @@ const ENTRY_OVERHEAD_BYTES: usize = 1024;
 
 /// The cache. Shared by every request (an `Arc` in [`super::ApiState`]);
 /// moka locks internally, per shard, never across an `.await`.
-pub struct RenderCache {
+pub(crate) struct RenderCache {
     entries: moka::sync::Cache<Key, Arc<Entry>>,
 }
 
@@ -114,7 +114,7 @@ impl Default for RenderCache {
 
 impl RenderCache {
     /// An empty cache holding at most `capacity_bytes` (0: keeps nothing).
-    pub fn new(capacity_bytes: u64) -> RenderCache {
+    pub(crate) fn new(capacity_bytes: u64) -> RenderCache {
         RenderCache {
             entries: moka::sync::Cache::builder()
                 .max_capacity(capacity_bytes)
@@ -136,7 +136,7 @@ impl RenderCache {
     /// The kept body of `view` over the range of `home`, when it was
     /// rendered from the pool at `revision`. Counted in
     /// `pricepool_render_cache_requests_total` (hit or miss).
-    pub fn get(
+    pub(crate) fn get(
         &self,
         view: View,
         home: &HomeInfo,
@@ -156,7 +156,7 @@ impl RenderCache {
     /// Renders the body of `view` over the range of `home` with `render`
     /// (after [`RenderCache::get`] missed) and keeps it when the answer has
     /// a revision, i.e. it is the pool's own complete content.
-    pub fn render_and_keep(
+    pub(crate) fn render_and_keep(
         &self,
         view: View,
         home: &HomeInfo,
@@ -195,25 +195,28 @@ impl RenderCache {
     /// Brings moka's bookkeeping (idle expiry, evictions) up to date and
     /// sets the `pricepool_render_cache_bytes`/`_entries` gauges: for
     /// /metrics, which would otherwise show the size as of the last insert.
-    pub fn publish_gauges(&self) {
+    pub(crate) fn publish_gauges(&self) {
         self.entries.run_pending_tasks();
         self.set_gauges();
     }
 
     /// Bodies kept now, after moka's pending bookkeeping (for tests and
     /// the curious; not a hot-path call).
-    pub fn len(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
     }
 
     /// Whether nothing is kept.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Bytes of entries kept now, as the capacity counts them.
-    pub fn weighted_bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn weighted_bytes(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.weighted_size()
     }

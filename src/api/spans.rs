@@ -10,7 +10,7 @@ use axum::http::{Request, Response};
 use tracing::Span;
 
 /// Opens the span of one request.
-pub fn make_span(request: &Request<Body>) -> Span {
+pub(crate) fn make_span(request: &Request<Body>) -> Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -35,7 +35,7 @@ pub fn make_span(request: &Request<Body>) -> Span {
 }
 
 /// Records the answer in the span and logs one line per request.
-pub fn on_response(response: &Response<Body>, latency: Duration, span: &Span) {
+pub(crate) fn on_response(response: &Response<Body>, latency: Duration, span: &Span) {
     let status = response.status().as_u16();
     let latency_ms = latency.as_secs_f64() * 1000.0;
     span.record("status", status);

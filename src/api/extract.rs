@@ -1,0 +1,46 @@
+//! What the per-home handlers read from a request: the `{home_id}` path
+//! segment, the raw query (parsed by hand, see `query`) and the headers,
+//! and the home the id names.
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+
+use super::problem::ApiError;
+use super::state::ApiState;
+use crate::upstream::Home;
+
+/// The parts of a per-home request a handler reads: the `{home_id}`
+/// path segment, the raw query and the headers (`If-None-Match`).
+pub(crate) struct HomeRequest {
+    /// The `{home_id}` segment, percent-decoded.
+    pub(crate) home_id: String,
+    /// The raw query string, if any.
+    pub(crate) query: Option<String>,
+    /// The request headers.
+    pub(crate) headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for HomeRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(home_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(HomeRequest {
+            home_id,
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+/// The home `home_id` names, or a 404 quoting (at most 128 characters of) it.
+pub(crate) fn find_home(state: &ApiState, home_id: &str) -> Result<Home, ApiError> {
+    state
+        .registry
+        .home(home_id)
+        .ok_or_else(|| ApiError::UnknownHome(home_id.chars().take(128).collect()))
+}

@@ -1,0 +1,174 @@
+//! The handlers of the range resource: `/v1/homes/{home_id}/intervals`,
+//! `/intervals/current` and `/rates`. Each reads the clock once, resolves
+//! the range in the home's zone, serves a kept rendering or asks the home
+//! (which fetches what is missing), and renders; errors become problem
+//! bodies at that instant (so `Retry-After` agrees with `--now`).
+
+use axum::extract::State;
+use axum::response::Response;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::caching::{MAX_AGE_CAP_SECONDS, cached_json, cached_json_with_etag, max_age};
+use super::dto::{CurrentBody, IntervalView, local_rfc3339};
+use super::extract::{HomeRequest, find_home};
+use super::problem::{ApiError, respond};
+use super::query::{DefaultRange, RANGE_PARAMETERS, ResolvedRange, parse_pairs, parse_range};
+use super::render::{IntervalsJson, rates_json};
+use super::render_cache::View;
+use super::state::ApiState;
+use crate::pool::{HomeInfo, Interval, QUARTER_SECONDS};
+use crate::upstream::Answer;
+
+/// Answers a range endpoint: resolves the home and range of `request` at
+/// `now`, then serves the kept rendering of `view` when the home's pool is
+/// still at the revision it was rendered from (a complete answer then, as
+/// the content is the same: no copy of the intervals, no upstream), else
+/// asks the home (fetching what is missing) and renders the answer with
+/// `render`. An upstream failure with nothing cached is an error.
+async fn range_response(
+    state: &ApiState,
+    request: &HomeRequest,
+    now: DateTime<Utc>,
+    default: DefaultRange,
+    view: View,
+    render: impl FnOnce(&HomeInfo, &ResolvedRange, &Answer) -> Vec<u8>,
+) -> Result<Response, ApiError> {
+    let home = find_home(state, &request.home_id)?;
+    let pairs = parse_pairs(request.query.as_deref(), RANGE_PARAMETERS)?;
+    let info = home.info();
+    let range = parse_range(&pairs)?.resolve(info.zone, now, default);
+    let span = (range.start, range.end);
+    let kept = state.render_cache.get(view, &info, span, home.revision());
+    let (rendered, complete, retry_at) = match kept {
+        Some(rendered) => {
+            home.record_reuse();
+            (rendered, true, None)
+        }
+        None => {
+            let answer = home.intervals(range.start, range.end).await?;
+            // Only a complete cache hit is what a kept body may stand for.
+            let rendered =
+                state
+                    .render_cache
+                    .render_and_keep(view, &info, span, answer.revision(), || {
+                        render(&info, &range, &answer)
+                    });
+            (rendered, answer.is_complete(), answer.retry_at())
+        }
+    };
+    let max_age_seconds = max_age(now, Some(next_change(now, &range, complete, retry_at)));
+    Ok(cached_json_with_etag(
+        &request.headers,
+        rendered.body,
+        &rendered.etag,
+        max_age_seconds,
+    ))
+}
+
+/// The next moment an answer over `range` can change, as seen at `now`:
+/// when the range moves, and for an incomplete answer when asking again
+/// may fill it.
+fn next_change(
+    now: DateTime<Utc>,
+    range: &ResolvedRange,
+    complete: bool,
+    retry_at: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    let mut next = now + TimeDelta::seconds(MAX_AGE_CAP_SECONDS);
+    if let Some(moves_at) = range.moves_at {
+        next = next.min(moves_at);
+    }
+    if !complete {
+        // Unknown retry time: a minute, so a poller notices new data soon.
+        next = next.min(retry_at.unwrap_or(now + TimeDelta::seconds(60)));
+    }
+    next
+}
+
+/// `GET /v1/homes/{home_id}/intervals`.
+pub(crate) async fn intervals(State(state): State<ApiState>, request: HomeRequest) -> Response {
+    let now = state.clock.now();
+    let result = range_response(
+        &state,
+        &request,
+        now,
+        DefaultRange::Today,
+        View::Intervals,
+        |info, range, answer| {
+            let shortfall = answer.shortfall();
+            let reason = shortfall.map(|s| s.reason.describe());
+            IntervalsJson {
+                home_id: &info.id,
+                currency: &info.currency,
+                zone: info.zone,
+                start: range.start,
+                end: range.end,
+                intervals: &answer.intervals,
+                complete: shortfall.is_none(),
+                reason: reason.as_deref(),
+                retry_at: answer.retry_at(),
+                missing: shortfall.map(|s| s.missing.as_slice()),
+            }
+            .render()
+        },
+    )
+    .await;
+    respond(now, result)
+}
+
+/// `GET /v1/homes/{home_id}/rates`: the evcc view.
+pub(crate) async fn rates(State(state): State<ApiState>, request: HomeRequest) -> Response {
+    let now = state.clock.now();
+    let result = range_response(
+        &state,
+        &request,
+        now,
+        DefaultRange::Upcoming,
+        View::Rates,
+        |info, _, answer| rates_json(&answer.intervals, info.zone),
+    )
+    .await;
+    respond(now, result)
+}
+
+/// `GET /v1/homes/{home_id}/intervals/current`: the interval containing now.
+pub(crate) async fn current(State(state): State<ApiState>, request: HomeRequest) -> Response {
+    let now = state.clock.now();
+    let result = async {
+        let home = find_home(&state, &request.home_id)?;
+        parse_pairs(request.query.as_deref(), &[])?;
+        // An hourly interval containing now starts at most 45 minutes before now's quarter.
+        let quarter_start = now.timestamp() - now.timestamp().rem_euclid(QUARTER_SECONDS);
+        let quarter_start = DateTime::from_timestamp(quarter_start, 0).unwrap_or(now);
+        let range = ResolvedRange {
+            start: quarter_start - TimeDelta::minutes(45),
+            end: quarter_start + TimeDelta::minutes(15),
+            moves_at: None,
+        };
+        let answer = home.intervals(range.start, range.end).await?;
+        let found: Option<&Interval> = answer
+            .intervals
+            .iter()
+            .find(|interval| interval.starts_at <= now && now < interval.ends_at());
+        let Some(interval) = found else {
+            return Err(match answer.shortfall() {
+                None => ApiError::NoCurrentInterval(now),
+                Some(shortfall) => ApiError::Unavailable {
+                    detail: shortfall.reason.describe(),
+                    retry_at: shortfall.retry_at,
+                },
+            });
+        };
+        let info = home.info();
+        let body = CurrentBody {
+            home_id: info.id,
+            currency: info.currency,
+            now: local_rfc3339(now, info.zone),
+            interval: IntervalView::new(interval, info.zone),
+        };
+        let seconds = max_age(now, Some(interval.ends_at()));
+        Ok(cached_json(&request.headers, &body, seconds))
+    }
+    .await;
+    respond(now, result)
+}
