@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use super::regular_file::{ReadError, read_regular_file};
+
 /// A file being written: bytes in, then an fsync.
 pub trait WritableFile: Send {
     /// Writes all of `bytes`.
@@ -30,8 +32,21 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// The names of the entries in `dir`.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>>;
-    /// The whole content of a file.
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The whole content of a file, following links and without a size
+    /// limit. The store no longer calls it (it reads through
+    /// [`FileSystem::read_snapshot`]); kept for implementations of the seam
+    /// written before that existed.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+    /// The content of the snapshot file at `path`, if it is a regular file
+    /// (not a link, FIFO, device, socket or directory) of at most
+    /// `max_bytes` bytes. Never blocks on the file's type and never reads
+    /// more than `max_bytes + 1` bytes. The default is the real file
+    /// system's [`read_regular_file`].
+    fn read_snapshot(&self, path: &Path, max_bytes: u64) -> Result<Vec<u8>, ReadError> {
+        read_regular_file(path, max_bytes)
+    }
     /// Whether anything (file, directory, dangling link) exists at `path`.
     fn exists(&self, path: &Path) -> io::Result<bool>;
     /// Creates a new file; fails if `path` exists.
@@ -69,9 +84,6 @@ impl FileSystem for RealFileSystem {
         fs::read_dir(dir)?
             .map(|entry| entry.map(|e| e.file_name()))
             .collect()
-    }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        fs::read(path)
     }
     fn exists(&self, path: &Path) -> io::Result<bool> {
         match fs::symlink_metadata(path) {
@@ -318,11 +330,11 @@ impl FileSystem for FaultInjectingFileSystem {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {
         self.inner.list_dir(dir)
     }
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+    fn read_snapshot(&self, path: &Path, max_bytes: u64) -> Result<Vec<u8>, ReadError> {
         if let Some(errno) = self.lock().read_fault {
-            return Err(io::Error::from_raw_os_error(errno));
+            return Err(io::Error::from_raw_os_error(errno).into());
         }
-        self.inner.read(path)
+        self.inner.read_snapshot(path, max_bytes)
     }
     fn exists(&self, path: &Path) -> io::Result<bool> {
         self.inner.exists(path)

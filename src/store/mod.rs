@@ -14,6 +14,13 @@
 //! `{home}` is the home id made safe for a file name by [`names`].
 //! Only this module touches the data directory.
 //!
+//! Odd files and a vanishing directory: the loader reads only regular
+//! files of at most [`max_snapshot_bytes`] (no link followed, nothing that
+//! can block), moving anything else aside. Each save re-creates `homes/`
+//! if it is gone and first checks that `.lock` is still the file we hold
+//! (also every second): if the data directory was deleted, it is locked
+//! afresh, or, if another instance got there first, nothing is written.
+//!
 //! Wiring, as `app.rs` does it: the saver's handle exists before its
 //! worker, so the registry's change hook can hold it, and the worker,
 //! started once the registry exists, reads snapshots through it:
@@ -35,27 +42,27 @@
 pub mod fixtures;
 pub mod format;
 pub mod fs;
+mod load;
 mod lock;
 pub mod names;
+mod regular_file;
 mod saver;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::pool::{HomeInfo, Pool, PoolConfig, PoolSnapshot};
-use format::DecodeError;
+use crate::pool::{HomeInfo, PoolSnapshot};
 use fs::{FileSystem, RealFileSystem, TEMP_INFIX, WriteError};
 use lock::DataDirLock;
 use names::HomeIdError;
 
+pub use load::{LoadReport, Migrated, QuarantineReason, Quarantined, max_snapshot_bytes};
 pub use saver::{SaveStatus, Saver, SaverConfig, SnapshotSource};
 
 /// The directory under `data_dir` that holds the snapshot files.
@@ -138,108 +145,17 @@ pub enum SaveError {
         /// The home.
         home_id: String,
     },
-}
-
-/// Why a snapshot file was moved aside; the label of
-/// `pricepool_snapshots_quarantined_total{reason}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QuarantineReason {
-    /// Zero bytes, or only whitespace.
-    Empty,
-    /// Valid JSON up to where it stops (a torn write from another tool).
-    Truncated,
-    /// Not JSON at all (NUL-filled, binary, text).
-    NotJson,
-    /// JSON, but not a snapshot of a schema we know.
-    WrongShape,
-    /// A snapshot of another home than its file name says.
-    WrongHome,
-    /// An interval off the grid or with a non-finite price (`Pool::restore` refused it).
-    InvalidIntervals,
-    /// Written by a newer build; kept as `.unsupported-v{version}` for a roll-forward.
-    UnsupportedSchema {
-        /// The schema the file says it has.
-        version: u64,
+    /// The data directory's lock file is gone or replaced (the directory
+    /// was deleted) and the lock could not be taken again, maybe because
+    /// another instance holds it now: nothing is written into a directory
+    /// this process does not hold.
+    #[error("not writing into data directory {}: this instance no longer holds its lock ({reason})", .dir.display())]
+    LockLost {
+        /// The data directory, absolute.
+        dir: PathBuf,
+        /// Why the lock could not be taken again.
+        reason: String,
     },
-    /// A `.json` file whose name is not one we write.
-    BadName,
-    /// The file could not be read (I/O error).
-    Unreadable,
-}
-
-impl QuarantineReason {
-    /// The metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuarantineReason::Empty => "empty",
-            QuarantineReason::Truncated => "truncated",
-            QuarantineReason::NotJson => "not_json",
-            QuarantineReason::WrongShape => "wrong_shape",
-            QuarantineReason::WrongHome => "wrong_home",
-            QuarantineReason::InvalidIntervals => "invalid_intervals",
-            QuarantineReason::UnsupportedSchema { .. } => "unsupported_schema",
-            QuarantineReason::BadName => "bad_name",
-            QuarantineReason::Unreadable => "unreadable",
-        }
-    }
-
-    fn from_decode(error: &DecodeError) -> QuarantineReason {
-        match error {
-            DecodeError::Empty => QuarantineReason::Empty,
-            DecodeError::Truncated(_) => QuarantineReason::Truncated,
-            DecodeError::NotJson(_) => QuarantineReason::NotJson,
-            DecodeError::WrongShape(_) => QuarantineReason::WrongShape,
-            DecodeError::UnsupportedSchema { found } => {
-                QuarantineReason::UnsupportedSchema { version: *found }
-            }
-        }
-    }
-}
-
-impl fmt::Display for QuarantineReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A snapshot file that was not loaded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Quarantined {
-    /// The home the file name says it holds, if the name is one of ours.
-    pub home_id: Option<String>,
-    /// Where the file was.
-    pub path: PathBuf,
-    /// Where it is now; `None` when moving it failed (it then blocks
-    /// saves of that home until it can be moved).
-    pub moved_to: Option<PathBuf>,
-    /// Why it was not loaded.
-    pub reason: QuarantineReason,
-    /// What exactly was wrong, for the log and the report.
-    pub detail: String,
-}
-
-/// A file in an older schema that was loaded and written again in the current one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Migrated {
-    /// The home.
-    pub home_id: String,
-    /// The schema the file had.
-    pub from_schema: u32,
-    /// The re-save's error, if it failed (the home should then be marked dirty).
-    pub resave_error: Option<String>,
-}
-
-/// What `Store::load_all` found.
-#[derive(Debug, Default)]
-pub struct LoadReport {
-    /// One restored pool per good snapshot file, in file-name order.
-    pub pools: Vec<Pool>,
-    /// Files that could not be used, each moved aside (or blocked).
-    pub quarantined: Vec<Quarantined>,
-    /// Files migrated from an older schema.
-    pub migrated: Vec<Migrated>,
-    /// Set when the homes directory could not even be listed.
-    pub listing_error: Option<String>,
 }
 
 /// The data directory: opened once, cheap to clone (an `Arc` inside), and
@@ -262,11 +178,14 @@ struct StoreInner {
     /// Snapshot files that could not be read nor moved aside; a save moves
     /// them first and fails if it still cannot. std Mutex, held briefly.
     blocked: Mutex<HashMap<PathBuf, QuarantineReason>>,
-    _lock: DataDirLock,
+    /// The data-directory lock; replaced when it has to be taken again
+    /// (see [`Store::ensure_locked`]). std Mutex, held for a `stat` (and,
+    /// rarely, re-taking the lock), never during a write.
+    lock: Mutex<DataDirLock>,
+    /// Set while the lock is lost to another instance, so the periodic
+    /// check logs the loss once, not every second.
+    lock_lost: AtomicBool,
 }
-
-/// One file's load: the pool and its schema, or why it cannot be used.
-type LoadResult = Result<(Pool, u32), (QuarantineReason, String)>;
 
 fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -303,7 +222,8 @@ impl Store {
                 fs,
                 writers: Mutex::default(),
                 blocked: Mutex::default(),
-                _lock: lock,
+                lock: Mutex::new(lock),
+                lock_lost: AtomicBool::new(false),
             }),
         };
         store.remove_temp_files().map_err(io_error("list"))?;
@@ -391,26 +311,102 @@ impl Store {
             Arc::clone(writers.entry(home.id.clone()).or_default())
         };
         let _writing = lock_ignoring_poison(&writer);
+        self.ensure_locked()?;
         let path = self.inner.homes_dir.join(&name);
-        let blocked_reason = lock_ignoring_poison(&self.inner.blocked)
-            .get(&path)
-            .copied();
-        if let Some(reason) = blocked_reason {
-            self.move_aside(&path, reason, saved_at)
-                .map_err(|source| SaveError::Blocked {
-                    path: path.clone(),
-                    source,
-                })?;
-            lock_ignoring_poison(&self.inner.blocked).remove(&path);
-            tracing::warn!(path = %path.display(), "moved an unreadable snapshot aside before overwriting it");
-        }
+        self.unblock(&path, saved_at)?;
+        // `homes/` may have been deleted while we run: create it again
+        // rather than fail every save until exit (one `stat` when it exists).
+        let homes_dir = &self.inner.homes_dir;
+        self.inner
+            .fs
+            .create_dir_all(homes_dir)
+            .map_err(|source| WriteError {
+                step: fs::WriteStep::Create,
+                path: homes_dir.clone(),
+                source,
+            })?;
         let bytes =
             format::encode(home, snapshot, saved_at).map_err(|source| SaveError::Encode {
                 home_id: home.id.clone(),
                 source,
             })?;
-        fs::write_atomically(&*self.inner.fs, &self.inner.homes_dir, &name, &bytes)?;
+        fs::write_atomically(&*self.inner.fs, homes_dir, &name, &bytes)?;
         Ok(())
+    }
+
+    /// Moves a file that could not be read nor moved aside at load out of
+    /// the way before it is overwritten; fails while it cannot be moved.
+    fn unblock(&self, path: &Path, now: DateTime<Utc>) -> Result<(), SaveError> {
+        let blocked_reason = lock_ignoring_poison(&self.inner.blocked).get(path).copied();
+        let Some(reason) = blocked_reason else {
+            return Ok(());
+        };
+        match self.move_aside(path, reason, now) {
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "moved an unreadable snapshot aside before overwriting it");
+            }
+            // Gone already (removed by hand, or `homes/` was deleted).
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(SaveError::Blocked {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+        lock_ignoring_poison(&self.inner.blocked).remove(path);
+        Ok(())
+    }
+
+    /// Makes sure this process still holds the data directory's lock, so
+    /// that nothing is written into a directory another instance holds.
+    /// `flock` locks an inode: if `.lock` is gone or replaced (the data
+    /// directory was deleted or swapped), the directory is created again
+    /// and the lock taken afresh, so a second instance started afterwards
+    /// is refused; if another instance was quicker, every write fails with
+    /// [`SaveError::LockLost`] until it lets go. Called before each write
+    /// and every second by the saver. Blocking (a `stat`).
+    pub fn ensure_locked(&self) -> Result<(), SaveError> {
+        let dir = &self.inner.data_dir;
+        let mut lock = lock_ignoring_poison(&self.inner.lock);
+        let lost = |reason: String| SaveError::LockLost {
+            dir: dir.clone(),
+            reason,
+        };
+        match lock.is_current(dir) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(error) => return Err(lost(format!("cannot check its lock file: {error}"))),
+        }
+        let retaken = self
+            .inner
+            .fs
+            .create_dir_all(dir)
+            .map_err(|error| format!("cannot create it again: {error}"))
+            .and_then(|()| DataDirLock::acquire(dir).map_err(|error| error.to_string()));
+        match retaken {
+            Ok(retaken) => {
+                *lock = retaken;
+                self.inner.lock_lost.store(false, Ordering::Relaxed);
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "the data directory's lock file was gone or replaced (was the directory deleted?); \
+                     created it again and took the lock, so another instance on it is refused"
+                );
+                Ok(())
+            }
+            Err(reason) => {
+                if !self.inner.lock_lost.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        dir = %dir.display(),
+                        %reason,
+                        "the data directory's lock file was gone or replaced and the lock cannot be taken again; \
+                         no snapshot is written until it can"
+                    );
+                }
+                Err(lost(reason))
+            }
+        }
     }
 
     /// Renames `path` to a name that says why it was not used, never
@@ -445,216 +441,9 @@ impl Store {
         fs.sync_dir(&self.inner.homes_dir)?;
         Ok(target)
     }
-
-    /// Loads every snapshot file. A file that cannot be used is moved
-    /// aside with one warning and listed in the report; loading goes on.
-    /// Files in an older schema are migrated and written again.
-    pub fn load_all(&self, pool_config: &PoolConfig, now: DateTime<Utc>) -> LoadReport {
-        let mut report = LoadReport::default();
-        let names = match self.inner.fs.list_dir(&self.inner.homes_dir) {
-            Ok(names) => names,
-            Err(error) => {
-                tracing::error!(
-                    dir = %self.inner.homes_dir.display(),
-                    %error,
-                    "cannot list the snapshot directory; starting without snapshots"
-                );
-                report.listing_error = Some(error.to_string());
-                return report;
-            }
-        };
-        let mut names: Vec<String> = names
-            .into_iter()
-            .filter_map(|n| n.into_string().ok())
-            .filter(|n| n.ends_with(".json") && !n.contains(TEMP_INFIX))
-            .collect();
-        names.sort();
-        let loaded = self.load_files(&names, pool_config, now);
-        for (name, result) in names.iter().zip(loaded) {
-            let path = self.inner.homes_dir.join(name);
-            let home_id = names::decode_home_id(name.trim_end_matches(".json"));
-            match result {
-                Ok((pool, schema)) => {
-                    if schema < format::SCHEMA_VERSION {
-                        let home = pool.home().clone();
-                        let resave_error = self
-                            .save(&home, &pool.snapshot(), now)
-                            .err()
-                            .map(|e| e.to_string());
-                        tracing::info!(
-                            home_id = %home.id,
-                            from_schema = schema,
-                            resave_error = resave_error.as_deref().unwrap_or("none"),
-                            "migrated a snapshot to schema {}",
-                            format::SCHEMA_VERSION
-                        );
-                        report.migrated.push(Migrated {
-                            home_id: home.id,
-                            from_schema: schema,
-                            resave_error,
-                        });
-                    }
-                    report.pools.push(pool);
-                }
-                Err((reason, detail)) => {
-                    report
-                        .quarantined
-                        .push(self.quarantine(path, home_id, reason, detail, now));
-                }
-            }
-        }
-        tracing::info!(
-            homes = report.pools.len(),
-            quarantined = report.quarantined.len(),
-            migrated = report.migrated.len(),
-            "loaded snapshots"
-        );
-        report
-    }
-
-    /// Reads, decodes and restores `names` on all cores (decoding and
-    /// rebuilding the index is CPU-bound: 1,000 homes must load in well
-    /// under a second). Results come back in the order of `names`.
-    fn load_files(
-        &self,
-        names: &[String],
-        pool_config: &PoolConfig,
-        now: DateTime<Utc>,
-    ) -> Vec<LoadResult> {
-        let load = |name: &String| -> LoadResult {
-            let path = self.inner.homes_dir.join(name);
-            let home_id = names::decode_home_id(name.trim_end_matches(".json"));
-            // A file must not be able to take the process down, even
-            // through a bug in a decoder: a panic quarantines the file.
-            catch_unwind(AssertUnwindSafe(|| {
-                self.load_one(&path, home_id.as_deref(), pool_config, now)
-            }))
-            .unwrap_or_else(|_| {
-                Err((
-                    QuarantineReason::WrongShape,
-                    "loading the file panicked".to_owned(),
-                ))
-            })
-        };
-        let n_threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 8)
-            .min(names.len());
-        if n_threads <= 1 {
-            return names.iter().map(load).collect();
-        }
-        let next = AtomicUsize::new(0);
-        let mut results: Vec<Option<LoadResult>> =
-            std::iter::repeat_with(|| None).take(names.len()).collect();
-        let done: Vec<(usize, LoadResult)> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..n_threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let index = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(name) = names.get(index) else { break };
-                            done.push((index, load(name)));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| worker.join().unwrap_or_default())
-                .collect()
-        });
-        for (index, result) in done {
-            results[index] = Some(result);
-        }
-        results
-            .into_iter()
-            .map(|result| {
-                result.unwrap_or_else(|| {
-                    Err((
-                        QuarantineReason::WrongShape,
-                        "the loader thread died".to_owned(),
-                    ))
-                })
-            })
-            .collect()
-    }
-
-    fn load_one(
-        &self,
-        path: &Path,
-        home_id: Option<&str>,
-        pool_config: &PoolConfig,
-        now: DateTime<Utc>,
-    ) -> LoadResult {
-        let Some(home_id) = home_id else {
-            return Err((
-                QuarantineReason::BadName,
-                "the file name is not one pricepool writes".to_owned(),
-            ));
-        };
-        let bytes = self
-            .inner
-            .fs
-            .read(path)
-            .map_err(|e| (QuarantineReason::Unreadable, e.to_string()))?;
-        let decoded = format::decode(&bytes)
-            .map_err(|e| (QuarantineReason::from_decode(&e), e.to_string()))?;
-        if decoded.home.id != home_id {
-            return Err((
-                QuarantineReason::WrongHome,
-                format!("the file holds home {:?}", decoded.home.id),
-            ));
-        }
-        let schema = decoded.schema;
-        let pool = Pool::restore(decoded.home, pool_config.clone(), decoded.snapshot, now)
-            .map_err(|e| (QuarantineReason::InvalidIntervals, e.to_string()))?;
-        Ok((pool, schema))
-    }
-
-    fn quarantine(
-        &self,
-        path: PathBuf,
-        home_id: Option<String>,
-        reason: QuarantineReason,
-        detail: String,
-        now: DateTime<Utc>,
-    ) -> Quarantined {
-        metrics::counter!("pricepool_snapshots_quarantined_total", "reason" => reason.as_str())
-            .increment(1);
-        let moved_to = match self.move_aside(&path, reason, now) {
-            Ok(target) => {
-                tracing::warn!(
-                    file = %path.display(),
-                    moved_to = %target.display(),
-                    %reason,
-                    %detail,
-                    "snapshot file cannot be used; moved it aside, the home's prices will be fetched again"
-                );
-                Some(target)
-            }
-            Err(error) => {
-                tracing::warn!(
-                    file = %path.display(),
-                    %reason,
-                    %detail,
-                    move_error = %error,
-                    "snapshot file cannot be used nor moved aside; it will not be overwritten until it can be moved"
-                );
-                lock_ignoring_poison(&self.inner.blocked).insert(path.clone(), reason);
-                None
-            }
-        };
-        Quarantined {
-            home_id,
-            path,
-            moved_to,
-            reason,
-            detail,
-        }
-    }
 }
 
+#[cfg(test)]
+mod hardening_tests;
 #[cfg(test)]
 mod tests;

@@ -59,6 +59,11 @@ pub struct SaverConfig {
     /// The service's wall clock, for `saved_at` and `last_save` (so
     /// `--now` replays stamp them consistently with everything else).
     pub clock: Clock,
+    /// How often the data-directory lock is checked between writes
+    /// (default 1 s; one `stat`): if the directory was deleted, it is
+    /// created and locked again within this time, so a second instance
+    /// started later is refused (see `Store::ensure_locked`).
+    pub lock_check_interval: Duration,
 }
 
 impl Default for SaverConfig {
@@ -71,6 +76,7 @@ impl Default for SaverConfig {
             retry_max_delay: Duration::from_secs(60),
             max_concurrent_writes: 4,
             clock: Clock::system(),
+            lock_check_interval: Duration::from_secs(1),
         }
     }
 }
@@ -287,6 +293,11 @@ impl Saver {
             max_concurrent_writes: config.max_concurrent_writes.max(1),
             ..config
         };
+        tracker.spawn(super::lock::watch(
+            store.clone(),
+            config.lock_check_interval,
+            token.clone(),
+        ));
         let worker = Worker {
             store,
             source,

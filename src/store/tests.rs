@@ -3,7 +3,7 @@ use chrono::{Duration, TimeZone, Utc};
 use super::fixtures;
 use super::format::{self, DecodeError, SCHEMA_VERSION};
 use super::*;
-use crate::pool::{Interval, PriceLevel, Resolution};
+use crate::pool::{Interval, Pool, PoolConfig, PriceLevel, Resolution};
 
 fn saved_at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 10, 26, 12, 0, 3).unwrap()
