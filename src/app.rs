@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SourceKind};
 use crate::pool::PoolConfig;
 use crate::store::{Saver, SaverConfig, SaverHandle, SnapshotSource, Store, StoreError};
-use crate::upstream::{Registry, Secret, Source, TibberConfig, UpstreamConfig};
+use crate::upstream::{Registry, Secret, Source, TibberConfig, Trust, UpstreamConfig};
 
 /// How long `build` waits for the first home discovery before serving
 /// anyway (homes from snapshots are served meanwhile; discovery goes on in
@@ -152,8 +152,10 @@ impl Application {
         let upstream_config = UpstreamConfig {
             prefetch: !config.no_prefetch,
             fetch_deadline: config.fetch_deadline,
+            price_band: config.price_band,
             ..UpstreamConfig::default()
         };
+        let source = source.trusting(Trust::of(&upstream_config));
 
         // The registry tells the saver which home changed; the saver reads
         // snapshots through the registry. The slot breaks the chicken-and-egg.

@@ -4,6 +4,8 @@
 //! - [`source`]: the `PriceSource` trait and `Source` (demo | tibber).
 //! - [`demo`]: the offline deterministic market.
 //! - [`tibber`]: the GraphQL client.
+//! - [`http`]: the bounded, non-redirecting HTTP exchange sources use.
+//! - [`validate`]: what of an answer is trusted (applied in `Source::fetch`).
 //! - [`gate`]: call budget, rate-limit cooldown, retries with backoff.
 //! - [`registry`]: `Registry` and `Home` (single-flight, negative cache, stale-if-error).
 //! - `prefetch`: today and tomorrow fetched after publication.
@@ -14,10 +16,12 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod gate;
+pub mod http;
 mod prefetch;
 pub mod registry;
 pub mod source;
 pub mod tibber;
+pub mod validate;
 
 pub use config::{Secret, TIBBER_URL, TibberConfig, UpstreamConfig};
 pub use demo::{DemoMarket, DemoZone};
@@ -28,3 +32,4 @@ pub use registry::{
 };
 pub use source::{DemoSource, FetchRequest, PriceSource, Source};
 pub use tibber::TibberSource;
+pub use validate::Trust;

@@ -13,8 +13,6 @@
 //! classified into `UpstreamError` kinds here; the token only ever goes
 //! into the `Authorization` header (marked sensitive).
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -26,6 +24,7 @@ use tokio::time::Instant;
 use super::config::TibberConfig;
 use super::error::UpstreamError;
 use super::gate::CallGate;
+use super::http;
 use super::source::{FetchRequest, PriceSource};
 use crate::pool::days::{expected_resolution, local_date, local_midnight, protected_window};
 use crate::pool::{EUROPE_QUARTER_HOURLY_FROM, HomeInfo, Interval, PriceLevel};
@@ -35,6 +34,10 @@ pub const MAX_PAGE: usize = 672;
 
 /// Pages one history fetch may take at most (a month of quarter-hours is 5).
 const MAX_PAGES: usize = 64;
+
+/// The most price nodes of one local day (`today`, `tomorrow`): a 25-hour
+/// fall-back day of quarter-hours.
+const MAX_DAY_NODES: usize = 100;
 
 /// The price fields we read from every price node.
 const PRICE_FIELDS: &str = "startsAt total energy tax level currency";
@@ -67,17 +70,7 @@ impl TibberSource {
                 )
             })?;
         authorization.set_sensitive(true);
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("pricepool/", env!("CARGO_PKG_VERSION")))
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| {
-                UpstreamError::Transient(format!(
-                    "cannot build the http client: {}",
-                    e.without_url()
-                ))
-            })?;
+        let client = http::client(config.request_timeout)?;
         Ok(TibberSource {
             config,
             client,
@@ -86,6 +79,8 @@ impl TibberSource {
     }
 
     /// One GraphQL request; classifies every failure. No retries here.
+    /// The body is read up to [`http::MAX_BODY_BYTES`]; error messages
+    /// describe the answer (status, content type, length), never quote it.
     async fn post(&self, query: &str) -> Result<Value, UpstreamError> {
         let response = self
             .client
@@ -94,7 +89,7 @@ impl TibberSource {
             .json(&serde_json::json!({ "query": query }))
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(http::transport_error)?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(UpstreamError::Auth(format!("http {}", status.as_u16())));
@@ -106,28 +101,36 @@ impl TibberSource {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                .and_then(|v| http::parse_retry_after(v, chrono::Utc::now()));
             return Err(UpstreamError::RateLimited {
                 message: format!("http {}", status.as_u16()),
                 retry_after,
             });
         }
-        let body = response.bytes().await.map_err(transport_error)?;
+        if status.is_redirection() {
+            return Err(http::describe_redirect(status));
+        }
+        let headers = response.headers().clone();
+        let declared = response.content_length();
+        // Failures are told by their status; their bodies are not read.
         if status.is_server_error() {
-            return Err(UpstreamError::Transient(format!(
-                "http {}",
-                status.as_u16()
+            return Err(UpstreamError::Transient(http::describe(
+                status, &headers, declared,
             )));
         }
         if !status.is_success() {
-            return Err(UpstreamError::Malformed(format!(
-                "http {}: {}",
-                status.as_u16(),
-                snippet(&body)
+            return Err(UpstreamError::Malformed(http::describe(
+                status, &headers, declared,
             )));
         }
+        let body = http::read_body(response, http::MAX_BODY_BYTES).await?;
+        // A 200 that is not JSON is the same answer next time: not retried.
         let value: Value = serde_json::from_slice(&body).map_err(|_| {
-            UpstreamError::Transient(format!("answer is not json: {}", snippet(&body)))
+            let length = Some(body.len() as u64);
+            UpstreamError::Malformed(format!(
+                "answer is not json: {}",
+                http::describe(status, &headers, length)
+            ))
         })?;
         check_graphql_errors(&value)?;
         Ok(value)
@@ -166,7 +169,9 @@ impl TibberSource {
         let mut intervals = Vec::new();
         for list in ["today", "tomorrow"] {
             match price_info.get(list) {
-                Some(Value::Array(nodes)) => intervals.extend(parse_nodes(nodes, home.zone)?),
+                Some(Value::Array(nodes)) => {
+                    intervals.extend(parse_nodes(nodes, home, MAX_DAY_NODES)?);
+                }
                 Some(Value::Null) | None => {}
                 Some(_) => {
                     return Err(UpstreamError::Malformed(format!(
@@ -176,7 +181,7 @@ impl TibberSource {
             }
         }
         let (nodes, _) = range_nodes(subscription)?;
-        intervals.extend(parse_nodes(nodes, home.zone)?);
+        intervals.extend(parse_nodes(nodes, home, first + 1)?);
         Ok(intervals)
     }
 
@@ -204,7 +209,7 @@ impl TibberSource {
             let value = gate.call(deadline, || self.post(&query)).await?;
             let subscription = subscription_of(&value, &home.id)?;
             let (nodes, page_info) = range_nodes(subscription)?;
-            let page = parse_nodes(nodes, home.zone)?;
+            let page = parse_nodes(nodes, home, first + 1)?;
             let Some(last) = page.iter().map(Interval::ends_at).max() else {
                 break;
             };
@@ -304,7 +309,9 @@ impl PriceSource for TibberSource {
     }
 }
 
-/// Classifies `errors[]` of a GraphQL answer.
+/// Classifies `errors[]` of a GraphQL answer. The error names only the
+/// code (when it is a plain word); the upstream's message goes to the log,
+/// never into errors that reach clients.
 fn check_graphql_errors(value: &Value) -> Result<(), UpstreamError> {
     let Some(errors) = value
         .get("errors")
@@ -316,44 +323,43 @@ fn check_graphql_errors(value: &Value) -> Result<(), UpstreamError> {
     let data_is_null = value.get("data").is_none_or(Value::is_null);
     for error in errors {
         let (code, message) = code_and_message(error);
+        tracing::debug!(code, message = %message.escape_debug(), "upstream graphql error");
+        let lower = message.to_lowercase();
         match code {
             "UNAUTHENTICATED" | "FORBIDDEN" => {
-                return Err(UpstreamError::Auth(format!("{code}: {message}")));
-            }
-            "TOO_MANY_REQUESTS" | "RATE_LIMITED" => {
-                return Err(UpstreamError::RateLimited {
-                    message: format!("{code}: {message}"),
-                    retry_after: None,
-                });
+                return Err(UpstreamError::Auth(format!("graphql error {code}")));
             }
             "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" | "BAD_USER_INPUT" => {
-                return Err(UpstreamError::Malformed(format!("{code}: {message}")));
+                return Err(UpstreamError::Malformed(format!("graphql error {code}")));
             }
-            _ if message.to_lowercase().contains("too many requests")
-                || message.to_lowercase().contains("rate limit") =>
-            {
-                return Err(UpstreamError::RateLimited {
-                    message: format!("{code}: {message}"),
-                    retry_after: None,
-                });
-            }
-            _ => {}
+            "TOO_MANY_REQUESTS" | "RATE_LIMITED" => {}
+            _ if lower.contains("too many requests") || lower.contains("rate limit") => {}
+            _ => continue,
         }
+        return Err(UpstreamError::RateLimited {
+            message: format!("graphql error {code}"),
+            retry_after: None,
+        });
     }
     if data_is_null {
-        let (code, message) = code_and_message(&errors[0]);
-        return Err(UpstreamError::Transient(format!(
-            "graphql error {code}: {message}"
-        )));
+        let (code, _) = code_and_message(&errors[0]);
+        return Err(UpstreamError::Transient(format!("graphql error {code}")));
     }
     Ok(())
 }
 
-/// `extensions.code` and the (shortened) message of one GraphQL error.
+/// `extensions.code` (when it is a plain upper-case word, else `unknown`)
+/// and the shortened message of one GraphQL error.
 fn code_and_message(error: &Value) -> (&str, String) {
     let code = error
         .pointer("/extensions/code")
         .and_then(Value::as_str)
+        .filter(|code| {
+            (1..=48).contains(&code.len())
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        })
         .unwrap_or("unknown");
     let message = error
         .get("message")
@@ -415,13 +421,35 @@ fn range_nodes(subscription: &Value) -> Result<(&[Value], &Value), UpstreamError
 }
 
 /// Parses price nodes into intervals; the resolution follows the date
-/// (hourly before local 2025-10-01).
-fn parse_nodes(nodes: &[Value], zone: Tz) -> Result<Vec<Interval>, UpstreamError> {
-    nodes.iter().map(|node| parse_node(node, zone)).collect()
+/// (hourly before local 2025-10-01). A list longer than `most` (what the
+/// query asked for, plus the one interval either cursor reading may add)
+/// is malformed, and so is a node priced in another currency than the home's.
+fn parse_nodes(
+    nodes: &[Value],
+    home: &HomeInfo,
+    most: usize,
+) -> Result<Vec<Interval>, UpstreamError> {
+    if nodes.len() > most {
+        return Err(UpstreamError::Malformed(format!(
+            "{} price nodes in a list that holds at most {most}",
+            nodes.len()
+        )));
+    }
+    nodes.iter().map(|node| parse_node(node, home)).collect()
 }
 
-fn parse_node(node: &Value, zone: Tz) -> Result<Interval, UpstreamError> {
+fn parse_node(node: &Value, home: &HomeInfo) -> Result<Interval, UpstreamError> {
     let malformed = |what: &str| UpstreamError::Malformed(format!("price node: {what}"));
+    if node
+        .get("currency")
+        .and_then(Value::as_str)
+        .is_some_and(|currency| currency != home.currency)
+    {
+        return Err(malformed(&format!(
+            "currency is not the home's ({})",
+            home.currency
+        )));
+    }
     let starts_at = node
         .get("startsAt")
         .and_then(Value::as_str)
@@ -438,7 +466,7 @@ fn parse_node(node: &Value, zone: Tz) -> Result<Interval, UpstreamError> {
         .and_then(PriceLevel::parse);
     let interval = Interval {
         starts_at,
-        resolution: expected_resolution(zone, EUROPE_QUARTER_HOURLY_FROM, starts_at),
+        resolution: expected_resolution(home.zone, EUROPE_QUARTER_HOURLY_FROM, starts_at),
         total,
         energy,
         tax,
@@ -504,63 +532,6 @@ fn currency_of_zone(zone: Tz) -> &'static str {
         "Europe/Stockholm" => "SEK",
         "Europe/Copenhagen" => "DKK",
         _ => "EUR",
-    }
-}
-
-fn transport_error(error: reqwest::Error) -> UpstreamError {
-    if error.is_timeout() {
-        UpstreamError::Transient("request timed out".to_string())
-    } else {
-        UpstreamError::Transient(format!("request failed: {}", error.without_url()))
-    }
-}
-
-/// The start of a body, for error messages.
-fn snippet(body: &[u8]) -> String {
-    String::from_utf8_lossy(body).chars().take(80).collect()
-}
-
-/// The longest wait a `Retry-After` can impose: Tibber's ban lasts about
-/// ten minutes, and a larger value is more likely a bug than a plan.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
-
-/// Reads a `Retry-After` value in either form RFC 9110 allows: delay
-/// seconds (`120`) or an HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`),
-/// relative to `now`. A date in the past means "now"; the wait is capped
-/// at [`MAX_RETRY_AFTER`]. Anything else is `None` (the configured floor applies).
-fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let value = value.trim();
-    let wait = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => {
-            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-            (at.with_timezone(&chrono::Utc) - now)
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-        }
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
-}
-
-#[cfg(test)]
-mod retry_after_tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates_and_caps_the_wait() {
-        let now: chrono::DateTime<chrono::Utc> = "2026-10-21T07:27:30Z".parse().unwrap();
-        assert_eq!(parse_retry_after(" 2 ", now), Some(Duration::from_secs(2)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("99999999999", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-5", now), None);
     }
 }
 
