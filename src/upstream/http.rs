@@ -57,19 +57,19 @@ pub async fn read_body(
     let content_type = content_type_of(response.headers());
     let too_large = |length: &str| {
         UpstreamError::Malformed(format!(
-            "http {}: answer of {length} is larger than the {} MiB accepted ({content_type})",
+            "http {} ({content_type}): the answer {length} the {} MiB accepted; not read further",
             status.as_u16(),
             cap >> 20,
         ))
     };
     let declared = response.content_length();
     if let Some(length) = declared.filter(|&n| n > cap as u64) {
-        return Err(too_large(&format!("{length} bytes")));
+        return Err(too_large(&format!("announces {length} bytes, more than")));
     }
     let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
         if body.len() + chunk.len() > cap {
-            return Err(too_large("more bytes"));
+            return Err(too_large("is longer than"));
         }
         body.extend_from_slice(&chunk);
     }
