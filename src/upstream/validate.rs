@@ -108,8 +108,7 @@ fn check_prices(interval: &Interval, band: f64) -> Result<(), UpstreamError> {
         ("energy", interval.energy),
         ("tax", interval.tax),
     ] {
-        // `!(a <= b)` is also true for NaN.
-        if !(price.abs() <= band) {
+        if !price.is_finite() || price.abs() > band {
             return Err(UpstreamError::Malformed(format!(
                 "{field} of the interval at {} is not a plausible price (outside ±{band} per kWh)",
                 interval.starts_at.to_rfc3339()
