@@ -3,7 +3,7 @@
 //!
 //! - [`source`]: the `PriceSource` trait and `Source` (demo | tibber).
 //! - [`demo`]: the offline deterministic market.
-//! - [`tibber`]: the GraphQL client.
+//! - [`tibber`]: the GraphQL client (`tibber_answer` reads its answers).
 //! - [`http`]: the bounded, non-redirecting HTTP exchange sources use.
 //! - [`validate`]: what of an answer is trusted (applied in `Source::fetch`).
 //! - [`gate`]: call budget, rate-limit cooldown, retries with backoff.
@@ -21,6 +21,7 @@ mod prefetch;
 pub mod registry;
 pub mod source;
 pub mod tibber;
+mod tibber_answer;
 pub mod validate;
 
 pub use config::{Secret, TIBBER_URL, TibberConfig, UpstreamConfig};
