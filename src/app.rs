@@ -277,6 +277,7 @@ fn build_registry(
     let upstream_config = UpstreamConfig {
         prefetch: !config.no_prefetch,
         fetch_deadline: config.fetch_deadline,
+        price_band: config.price_band,
         ..UpstreamConfig::default()
     };
     let saver = saver.clone();

@@ -90,6 +90,12 @@ pub struct Config {
     #[arg(long, env = "PRICEPOOL_UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
 
+    /// Upstream prices per kWh outside ± this make the answer malformed
+    /// (not cached, not retried). Real day-ahead prices with taxes stay
+    /// far inside 100 in every European currency; 1e308 or a per-MWh slip does not.
+    #[arg(long, env = "PRICEPOOL_PRICE_BAND", default_value = "100", value_parser = parse_price_band)]
+    pub price_band: f64,
+
     /// Live intervals per home above which GC evicts old fetch groups.
     #[arg(long, env = "PRICEPOOL_MAX_INTERVALS", default_value_t = 960, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_intervals: u32,
@@ -210,6 +216,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e} (write durations like 3s, 500ms or 1m)"))
 }
 
+/// Parses the plausibility band of upstream prices: a finite number above 0.
+pub fn parse_price_band(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(band) if band.is_finite() && band > 0.0 => Ok(band),
+        _ => Err("write a price per kWh above 0, like 100".to_string()),
+    }
+}
+
 /// Parses an RFC 3339 instant with any offset into UTC.
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text.trim())
@@ -223,6 +237,15 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         Config::parse_from_args(std::iter::once("pricepool").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_price_band_is_a_positive_finite_number() {
+        assert_eq!(parse(&[]).unwrap().price_band, 100.0);
+        assert_eq!(parse(&["--price-band", "7.5"]).unwrap().price_band, 7.5);
+        for bad in ["0", "-3", "inf", "NaN", "lots"] {
+            assert!(parse(&["--price-band", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

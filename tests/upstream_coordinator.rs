@@ -369,3 +369,42 @@ async fn a_history_flood_leaves_every_home_the_budget_for_its_recent_days() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_fetched_before_the_budget_ran_out_are_kept_and_not_asked_again() {
+    // One home's history may spend one call at once (half of 2/3 of 6, burst 1).
+    let config = UpstreamConfig {
+        budget_calls: 6,
+        budget_period: Duration::from_secs(300),
+        ..fast_config()
+    };
+    let setup = setup(AFTER_PUBLICATION, config).await;
+    let home = setup.home("demo");
+    setup.fake.clear_calls();
+    // Fourteen days of quarter-hours: 1,344 intervals, more than two pages.
+    let (start, _) = berlin_day(2025, 12, 1);
+    let (_, end) = berlin_day(2025, 12, 14);
+    let answer = home
+        .intervals(start, end)
+        .await
+        .expect("the first page is served");
+    assert!(!answer.is_complete());
+    assert!(
+        answer.intervals.len() >= 600,
+        "the first page is kept: {} intervals",
+        answer.intervals.len()
+    );
+    assert!(matches!(
+        answer.reason(),
+        Some(IncompleteReason::UpstreamFailed(
+            UpstreamErrorKind::BudgetExhausted
+        ))
+    ));
+    let first_missing = answer.missing()[0].start;
+    assert_eq!(first_missing, answer.intervals.last().unwrap().ends_at());
+    assert_eq!(setup.fake.call_count(), 1);
+    // Asked again, the kept page is served from the cache and is not asked for.
+    let again = home.intervals(start, end).await.expect("served again");
+    assert_eq!(again.intervals, answer.intervals);
+    assert_eq!(setup.fake.call_count(), 1, "no call repeats the kept page");
+}

@@ -215,8 +215,12 @@ async fn malformed_non_json_and_graphql_errors_do_not_panic() {
         .intervals(start, end)
         .await
         .unwrap_err();
-    assert_eq!(error.kind, UpstreamErrorKind::Transient);
-    assert!(setup.fake.call_count() > 2, "non-json answers are retried");
+    assert_eq!(error.kind, UpstreamErrorKind::Malformed);
+    assert_eq!(
+        setup.fake.call_count(),
+        2,
+        "non-json answers are malformed, not retried"
+    );
 
     setup.fake.set_fault(Some(Fault::GraphqlError {
         code: "INTERNAL_SERVER_ERROR".into(),

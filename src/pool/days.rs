@@ -62,6 +62,34 @@ pub fn expected_resolution(
     }
 }
 
+/// How many intervals start in `[start, end)` at the expected resolution:
+/// hours before local midnight of `quarter_hourly_from`, quarter-hours
+/// from then on (a part of a slot counts as a slot).
+pub fn expected_count(
+    zone: Tz,
+    quarter_hourly_from: NaiveDate,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> usize {
+    if start >= end {
+        return 0;
+    }
+    let switch = local_midnight(zone, quarter_hourly_from);
+    let hourly_end = end.min(switch).max(start);
+    let quarter_start = start.max(switch).min(end);
+    let hours = (hourly_end - start)
+        .num_seconds()
+        .max(0)
+        .unsigned_abs()
+        .div_ceil(3600);
+    let quarters = (end - quarter_start)
+        .num_seconds()
+        .max(0)
+        .unsigned_abs()
+        .div_ceil(900);
+    usize::try_from(hours + quarters).unwrap_or(usize::MAX)
+}
+
 /// The last instant at or before `t` that starts a local hour in `zone`
 /// (a whole UTC hour for zones with whole-hour offsets), by the zone's
 /// offset at `t`.

@@ -449,12 +449,7 @@ impl Pool {
 
     /// How many intervals `[start, end)` has at the expected resolution.
     pub fn expected_count(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> usize {
-        let switch = days::local_midnight(self.home.zone, self.config.quarter_hourly_from);
-        let hourly_end = end.min(switch).max(start);
-        let quarter_start = start.max(switch).min(end);
-        let hours = (hourly_end - start).num_seconds().max(0) / 3600;
-        let quarters = (end - quarter_start).num_seconds().max(0) / QUARTER_SECONDS;
-        (hours + quarters) as usize
+        days::expected_count(self.home.zone, self.config.quarter_hourly_from, start, end)
     }
 
     /// Heap bytes held by groups and index (capacity, not just length), for

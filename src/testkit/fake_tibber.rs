@@ -69,6 +69,33 @@ pub enum Fault {
     /// Answers normally with every price (total, energy) raised by this
     /// much: the upstream correcting prices it had published.
     CorrectedPrices(f64),
+    /// Answers normally plus `count` quarter-hour nodes from `from` priced
+    /// `total`, in `priceInfo.tomorrow` when the answer has `priceInfo`,
+    /// else in `priceInfoRange.nodes`: intervals nobody asked for.
+    ExtraNodes {
+        /// Start of the first extra node.
+        from: DateTime<Utc>,
+        /// How many extra nodes.
+        count: usize,
+        /// Their `total` (and `energy`).
+        total: f64,
+    },
+    /// Answers normally with the first node of every node list repeated,
+    /// the copy priced at this `total`.
+    DuplicateNode(f64),
+    /// Answers normally with every node's `currency` set to this.
+    Currency(String),
+    /// The normal answer after `bytes` of leading whitespace (valid JSON),
+    /// streamed chunk by chunk; `Content-Length` is sent when `declared`,
+    /// else the body is chunked.
+    Oversized {
+        /// Bytes of padding before the answer.
+        bytes: u64,
+        /// Whether to announce the length up front.
+        declared: bool,
+    },
+    /// HTTP 307 to this URL.
+    Redirect(String),
 }
 
 /// One request the fake received.
@@ -263,7 +290,7 @@ async fn graphql(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
     });
 
     let mut empty_data = false;
-    let mut correction = None;
+    let mut reshape = None;
     match fault {
         Some(Fault::RateLimited { retry_after }) => {
             let mut response = (StatusCode::TOO_MANY_REQUESTS, "too many requests").into_response();
@@ -300,9 +327,16 @@ async fn graphql(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
         Some(Fault::Malformed) => {
             return axum::Json(json!({"data": {"viewer": 42}})).into_response();
         }
+        Some(Fault::Redirect(location)) => {
+            return (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, location)],
+            )
+                .into_response();
+        }
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::EmptyData) => empty_data = true,
-        Some(Fault::CorrectedPrices(add)) => correction = Some(add),
+        Some(other) => reshape = Some(other),
         None => {}
     }
     if !authorized {
@@ -318,10 +352,105 @@ async fn graphql(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
     let now = lock(&state.clock).now();
     let after_inclusive = *lock(&state.after_inclusive);
     let mut answer = answer(&state.market, &query, now, after_inclusive, empty_data);
-    if let Some(add) = correction {
-        correct_prices(&mut answer, add);
+    match reshape {
+        Some(Fault::CorrectedPrices(add)) => correct_prices(&mut answer, add),
+        Some(Fault::ExtraNodes { from, count, total }) => {
+            add_nodes(&mut answer, from, count, total)
+        }
+        Some(Fault::DuplicateNode(total)) => duplicate_first_nodes(&mut answer, total),
+        Some(Fault::Currency(currency)) => set_currency(&mut answer, &currency),
+        Some(Fault::Oversized { bytes, declared }) => return padded(&answer, bytes, declared),
+        _ => {}
     }
     axum::Json(answer).into_response()
+}
+
+/// The node lists of an answer: `priceInfo.today`/`tomorrow` and `priceInfoRange.nodes`.
+fn node_lists(answer: &mut Value) -> Vec<&mut Vec<Value>> {
+    let Some(Value::Object(subscription)) =
+        answer.pointer_mut("/data/viewer/home/currentSubscription")
+    else {
+        return Vec::new();
+    };
+    let mut lists = Vec::new();
+    for (key, value) in subscription.iter_mut() {
+        let parent = match key.as_str() {
+            "priceInfo" | "priceInfoRange" => value,
+            _ => continue,
+        };
+        if let Value::Object(fields) = parent {
+            for (name, list) in fields.iter_mut() {
+                if let ("today" | "tomorrow" | "nodes", Value::Array(nodes)) = (name.as_str(), list)
+                {
+                    lists.push(nodes);
+                }
+            }
+        }
+    }
+    lists
+}
+
+/// Appends `count` quarter-hour nodes from `from` (see [`Fault::ExtraNodes`]).
+fn add_nodes(answer: &mut Value, from: DateTime<Utc>, count: usize, total: f64) {
+    let target = if answer
+        .pointer("/data/viewer/home/currentSubscription/priceInfo/tomorrow")
+        .is_some()
+    {
+        "/data/viewer/home/currentSubscription/priceInfo/tomorrow"
+    } else {
+        "/data/viewer/home/currentSubscription/priceInfoRange/nodes"
+    };
+    if let Some(Value::Array(nodes)) = answer.pointer_mut(target) {
+        let currency = nodes
+            .first()
+            .map_or(json!("EUR"), |n| n["currency"].clone());
+        nodes.extend((0..count).map(|i| {
+            let starts_at = from + chrono::Duration::minutes(15 * i as i64);
+            json!({"startsAt": starts_at.to_rfc3339(), "total": total, "energy": total,
+                   "tax": 0.0, "level": "NORMAL", "currency": currency})
+        }));
+    }
+}
+
+/// Repeats the first node of every list, the copy priced at `total`.
+fn duplicate_first_nodes(answer: &mut Value, total: f64) {
+    for nodes in node_lists(answer) {
+        if let Some(first) = nodes.first() {
+            let mut copy = first.clone();
+            copy["total"] = json!(total);
+            nodes.push(copy);
+        }
+    }
+}
+
+/// Sets every node's `currency`.
+fn set_currency(answer: &mut Value, currency: &str) {
+    for nodes in node_lists(answer) {
+        for node in nodes.iter_mut() {
+            node["currency"] = json!(currency);
+        }
+    }
+}
+
+/// `answer` after `bytes` of whitespace, streamed without holding it.
+fn padded(answer: &Value, bytes: u64, declared: bool) -> Response {
+    use tokio::io::AsyncReadExt;
+    let tail = answer.to_string().into_bytes();
+    let length = bytes + tail.len() as u64;
+    let reader = tokio::io::repeat(b' ')
+        .take(bytes)
+        .chain(std::io::Cursor::new(tail));
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        reader,
+        64 * 1024,
+    ));
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if declared {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, length.into());
+    }
+    response
 }
 
 /// Raises `total` and `energy` of every price node in `value` by `add`.

@@ -34,8 +34,8 @@ pub fn tomorrow_start(zone: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The instant of publication on `date`: `publish_hour` local.
-pub fn publication_time(zone: Tz, config: &UpstreamConfig, date: NaiveDate) -> DateTime<Utc> {
-    let hours = chrono::Duration::hours(i64::from(config.publish_hour));
+pub fn publication_time(zone: Tz, publish_hour: u32, date: NaiveDate) -> DateTime<Utc> {
+    let hours = chrono::Duration::hours(i64::from(publish_hour));
     match zone
         .from_local_datetime(&(date.and_time(NaiveTime::MIN) + hours))
         .earliest()
@@ -47,14 +47,14 @@ pub fn publication_time(zone: Tz, config: &UpstreamConfig, date: NaiveDate) -> D
 }
 
 /// Whether tomorrow's prices are not out yet at `now`.
-pub fn before_publication(zone: Tz, config: &UpstreamConfig, now: DateTime<Utc>) -> bool {
-    now < publication_time(zone, config, local_date(zone, now))
+pub fn before_publication(zone: Tz, publish_hour: u32, now: DateTime<Utc>) -> bool {
+    now < publication_time(zone, publish_hour, local_date(zone, now))
 }
 
 /// When to ask for tomorrow again: today's publication plus a jitter, or,
 /// if that has passed, a negative-cache TTL from now.
 pub fn next_publication(zone: Tz, config: &UpstreamConfig, now: DateTime<Utc>) -> DateTime<Utc> {
-    let published = publication_time(zone, config, local_date(zone, now));
+    let published = publication_time(zone, config.publish_hour, local_date(zone, now));
     if now < published {
         published + jitter_up_to(config.publish_jitter)
     } else {
@@ -87,15 +87,15 @@ mod tests {
         let config = UpstreamConfig::default();
         let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
         assert_eq!(
-            publication_time(zone, &config, date(2026, 1, 14)),
+            publication_time(zone, config.publish_hour, date(2026, 1, 14)),
             at("2026-01-14T12:00:00Z")
         );
         assert_eq!(
-            publication_time(zone, &config, date(2026, 7, 14)),
+            publication_time(zone, config.publish_hour, date(2026, 7, 14)),
             at("2026-07-14T11:00:00Z")
         );
         assert_eq!(
-            publication_time(zone, &config, date(2026, 3, 29)),
+            publication_time(zone, config.publish_hour, date(2026, 3, 29)),
             at("2026-03-29T11:00:00Z")
         );
     }

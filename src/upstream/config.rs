@@ -100,6 +100,12 @@ pub struct UpstreamConfig {
     pub prefetch: bool,
     /// Retry interval of the prefetch while tomorrow is still missing. Default 5 min.
     pub prefetch_retry: Duration,
+    /// An upstream price (`total`, `energy` or `tax`) per kWh outside
+    /// `±price_band` makes the whole answer malformed. Default 100: the
+    /// European day-ahead market is capped at +4 and -0.5 EUR/kWh (about
+    /// 45 SEK/NOK), so with taxes and fees real prices stay far inside,
+    /// while a price off by a unit (per MWh) or garbage like 1e308 does not.
+    pub price_band: f64,
 }
 
 impl UpstreamConfig {
@@ -130,6 +136,7 @@ impl Default for UpstreamConfig {
             publish_jitter: Duration::from_secs(300),
             prefetch: true,
             prefetch_retry: Duration::from_secs(300),
+            price_band: 100.0,
         }
     }
 }

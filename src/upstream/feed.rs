@@ -28,7 +28,7 @@ use super::error::{FetchError, IncompleteReason, UpstreamError};
 use super::gate::CallGate;
 use super::plan::{collect_range, plan_calls, tiles};
 use super::source::{FetchRequest, PriceSource, Source};
-use super::tibber::MAX_PAGE;
+use super::tibber::INTERVALS_PER_CALL;
 use crate::clock::Clock;
 use crate::pool::{Gap, HomeInfo, Interval, Pool, PoolConfig, Resolution};
 
@@ -192,7 +192,7 @@ impl Feed {
         let calls = plan_calls(
             &triaged.to_fetch,
             calendar::recent_window(zone, now),
-            MAX_PAGE,
+            INTERVALS_PER_CALL,
         );
         let flights = coordinator.begin(calls);
         drop(coordinator);
@@ -235,6 +235,7 @@ impl Feed {
             end,
             now,
             deadline,
+            quarter_hourly_from: context.pool_config.quarter_hourly_from,
         };
         let span = tracing::info_span!("upstream_fetch", home = %self.inner.info.id, %start, %end);
         let fetch = context
@@ -310,7 +311,7 @@ impl Feed {
             .copied()
             .collect();
         let tomorrow_start = calendar::tomorrow_start(zone, now);
-        let before_publication = calendar::before_publication(zone, config, now);
+        let before_publication = calendar::before_publication(zone, config.publish_hour, now);
         self.missing_of(&in_range, start, end)
             .into_iter()
             .map(|gap| {

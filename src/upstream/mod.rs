@@ -11,7 +11,12 @@
 //! - [`calendar`]: the recent window, publication time, the horizon.
 //! - [`gate`]: the cooldown policy and retries with backoff; [`budget`]: a
 //!   source's call budget with a share reserved for the recent window.
-//! - [`source`], [`demo`], [`tibber`]: the sources; [`error`], [`config`].
+//! - [`source`]: the `PriceSource` trait and `Source` (demo | tibber);
+//!   [`demo`]: the offline market; [`tibber`]: the GraphQL client
+//!   (`tibber_answer` reads its answers).
+//! - [`http`]: the bounded, non-redirecting HTTP exchange sources use.
+//! - [`validate`]: what of an answer is trusted (applied in `Source::fetch`).
+//! - [`error`], [`config`].
 //! - `prefetch`: today and tomorrow fetched after publication.
 
 #![warn(missing_docs)]
@@ -26,11 +31,14 @@ pub mod error;
 mod feed;
 pub mod gate;
 pub mod home;
+pub mod http;
 mod plan;
 mod prefetch;
 pub mod registry;
 pub mod source;
 pub mod tibber;
+mod tibber_answer;
+pub mod validate;
 
 pub use answer::{Answer, Coverage, Shortfall};
 pub use budget::Priority;
@@ -44,3 +52,4 @@ pub use home::Home;
 pub use registry::Registry;
 pub use source::{DemoSource, FetchRequest, PriceSource, Source};
 pub use tibber::TibberSource;
+pub use validate::Trust;

@@ -56,11 +56,14 @@ pub(crate) fn subtract(
 
 /// The fewest calls that fetch `gaps`: everything in the `recent` window
 /// (which one call returns whole) is one call for the window; older gaps
-/// are merged with their neighbours while the merged range fits in one
-/// page of `page_intervals`.
+/// are cut into pieces of at most one page (`page_intervals` intervals) and
+/// merged with their neighbours while the merged range fits in one page.
+/// A call is one page, so a long range costs several calls that each land
+/// on their own: when a later one fails (a spent budget), the pages before
+/// it are kept and the next request asks only for what is still missing.
 pub(crate) fn plan_calls(gaps: &[Gap], recent: Call, page_intervals: usize) -> Vec<Call> {
     let (recent_start, recent_end) = recent;
-    let page_intervals = i32::try_from(page_intervals).unwrap_or(i32::MAX);
+    let page_intervals = i32::try_from(page_intervals.max(1)).unwrap_or(i32::MAX);
     let mut calls = Vec::new();
     let mut historical: Vec<Gap> = Vec::new();
     let mut wants_recent = false;
@@ -69,10 +72,18 @@ pub(crate) fn plan_calls(gaps: &[Gap], recent: Call, page_intervals: usize) -> V
             wants_recent = true;
         }
         if gap.start < recent_start {
-            historical.push(Gap {
-                end: gap.end.min(recent_start),
-                ..*gap
-            });
+            let page = gap.resolution.duration() * page_intervals;
+            let mut start = gap.start;
+            let end = gap.end.min(recent_start);
+            while start < end {
+                let piece_end = (start + page).min(end);
+                historical.push(Gap {
+                    start,
+                    end: piece_end,
+                    ..*gap
+                });
+                start = piece_end;
+            }
         }
     }
     historical.sort_by_key(|gap| gap.start);
@@ -179,6 +190,22 @@ mod tests {
                 (at("2025-12-09T00:00:00Z"), at("2025-12-09T01:00:00Z")),
                 (at("2026-01-11T20:00:00Z"), at("2026-01-11T23:00:00Z")),
                 recent(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_history_gap_longer_than_a_page_is_one_call_per_page() {
+        // Fourteen days of quarter-hours: 1,344 intervals, two pages and a bit of a third.
+        let long = gap("2025-12-01T00:00:00Z", "2025-12-15T00:00:00Z");
+        let calls = plan_calls(&[long], recent(), 600);
+        let quarter = chrono::Duration::minutes(15);
+        assert_eq!(
+            calls,
+            vec![
+                (long.start, long.start + quarter * 600),
+                (long.start + quarter * 600, long.start + quarter * 1200),
+                (long.start + quarter * 1200, long.end),
             ]
         );
     }

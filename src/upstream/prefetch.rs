@@ -79,7 +79,8 @@ async fn prefetch_home(registry: &Registry, home: &Home) -> DateTime<Utc> {
                 } else {
                     tracing::info!(home = %info.id, n_intervals = answer.intervals.len(), "prefetched today and tomorrow");
                 }
-                publication_time(info.zone, config, tomorrow) + jitter_up_to(config.publish_jitter)
+                publication_time(info.zone, config.publish_hour, tomorrow)
+                    + jitter_up_to(config.publish_jitter)
             }
             // Not out yet: come back when it should be.
             Some(shortfall) => match (shortfall.reason, shortfall.retry_at) {

@@ -14,6 +14,7 @@ use super::feed::{ChangeHook, Feed, FeedContext, record_live_intervals};
 use super::gate::CallGate;
 use super::home::Home;
 use super::source::{PriceSource, Source};
+use super::validate::Trust;
 use crate::clock::Clock;
 use crate::pool::{HomeInfo, Pool, PoolConfig};
 
@@ -54,6 +55,7 @@ impl Registry {
         fetches: TaskTracker,
     ) -> Registry {
         let gate = CallGate::new(&config, clock.clone(), source.is_metered());
+        let source = source.trusting(Trust::of(&config));
         Registry {
             shared: Arc::new(RegistryShared {
                 context: Arc::new(FeedContext {

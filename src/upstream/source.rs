@@ -1,5 +1,7 @@
 //! `PriceSource`: what the coordinator needs from an upstream, and `Source`,
-//! the closed set of implementations the service can run with.
+//! the closed set of implementations the service can run with. `Source`
+//! is also the one choke point where every answer is judged (`validate`)
+//! before the coordinator sees it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use super::demo::DemoMarket;
 use super::error::UpstreamError;
 use super::gate::CallGate;
 use super::tibber::TibberSource;
+use super::validate::{self, Trust};
 use crate::pool::{HomeInfo, Interval};
 
 /// An upstream of prices. Implementations make their HTTP calls through the
@@ -26,8 +29,8 @@ pub trait PriceSource: Send + Sync {
     ) -> impl Future<Output = Result<Vec<HomeInfo>, UpstreamError>> + Send;
 
     /// The intervals the source has for `request`. May return intervals
-    /// outside the range (they are cached too); returns no interval for
-    /// what is not published.
+    /// outside the range (`Source::fetch` keeps only what `validate`
+    /// trusts); returns no interval for what is not published.
     fn fetch(
         &self,
         request: &FetchRequest,
@@ -51,6 +54,9 @@ pub struct FetchRequest {
     pub now: DateTime<Utc>,
     /// Retries stop before this; the coordinator also cuts the fetch off here.
     pub deadline: Instant,
+    /// Local midnight of this date starts quarter-hourly prices; hourly
+    /// before (the pool's [`crate::pool::PoolConfig::quarter_hourly_from`]).
+    pub quarter_hourly_from: chrono::NaiveDate,
 }
 
 /// The offline demo market as a `PriceSource`: no I/O, never fails.
@@ -100,10 +106,17 @@ impl PriceSource for DemoSource {
     }
 }
 
-/// The source a registry runs with: the demo market (default) or Tibber.
-/// Cheap to clone.
+/// The source a registry runs with: the demo market (default) or Tibber,
+/// and the [`Trust`] its answers are judged by. Cheap to clone.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub struct Source {
+    provider: Provider,
+    trust: Trust,
+}
+
+/// The closed set of implementations.
+#[derive(Debug, Clone)]
+enum Provider {
     /// The offline demo market.
     Demo(Arc<DemoSource>),
     /// Tibber's GraphQL API.
@@ -111,21 +124,34 @@ pub enum Source {
 }
 
 impl Source {
-    /// The offline demo market.
+    /// The offline demo market, judged by the default [`Trust`].
     pub fn demo() -> Source {
-        Source::Demo(Arc::new(DemoSource::new()))
+        Source {
+            provider: Provider::Demo(Arc::new(DemoSource::new())),
+            trust: Trust::default(),
+        }
     }
 
-    /// Tibber's GraphQL API (or the fake server) with `config`.
+    /// Tibber's GraphQL API (or the fake server) with `config`, judged by
+    /// the default [`Trust`].
     pub fn tibber(config: TibberConfig) -> Result<Source, UpstreamError> {
-        Ok(Source::Tibber(Arc::new(TibberSource::new(config)?)))
+        Ok(Source {
+            provider: Provider::Tibber(Arc::new(TibberSource::new(config)?)),
+            trust: Trust::default(),
+        })
+    }
+
+    /// The same source, its answers judged by `trust` (the service passes
+    /// `Trust::of(&upstream_config)`).
+    pub fn trusting(self, trust: Trust) -> Source {
+        Source { trust, ..self }
     }
 
     /// `demo` or `tibber`, for logs and status pages.
     pub fn name(&self) -> &'static str {
-        match self {
-            Source::Demo(_) => "demo",
-            Source::Tibber(_) => "tibber",
+        match self.provider {
+            Provider::Demo(_) => "demo",
+            Provider::Tibber(_) => "tibber",
         }
     }
 }
@@ -136,27 +162,39 @@ impl PriceSource for Source {
         gate: &CallGate,
         deadline: Instant,
     ) -> Result<Vec<HomeInfo>, UpstreamError> {
-        match self {
-            Source::Demo(source) => source.homes(gate, deadline).await,
-            Source::Tibber(source) => source.homes(gate, deadline).await,
+        match &self.provider {
+            Provider::Demo(source) => source.homes(gate, deadline).await,
+            Provider::Tibber(source) => source.homes(gate, deadline).await,
         }
     }
 
+    /// The provider's answer, judged: malformed answers fail here (so
+    /// nothing of them is cached), and only what was asked for is returned.
     async fn fetch(
         &self,
         request: &FetchRequest,
         gate: &CallGate,
     ) -> Result<Vec<Interval>, UpstreamError> {
-        match self {
-            Source::Demo(source) => source.fetch(request, gate).await,
-            Source::Tibber(source) => source.fetch(request, gate).await,
+        let answer = match &self.provider {
+            Provider::Demo(source) => source.fetch(request, gate).await?,
+            Provider::Tibber(source) => source.fetch(request, gate).await?,
+        };
+        let n_answered = answer.len();
+        let trusted = validate::trusted(request, answer, &self.trust)?;
+        if trusted.dropped > 0 {
+            tracing::warn!(
+                n_answered,
+                n_dropped = trusted.dropped,
+                "upstream answered intervals that were not asked for or are not published yet; dropped"
+            );
         }
+        Ok(trusted.intervals)
     }
 
     fn is_metered(&self) -> bool {
-        match self {
-            Source::Demo(source) => source.is_metered(),
-            Source::Tibber(source) => source.is_metered(),
+        match &self.provider {
+            Provider::Demo(source) => source.is_metered(),
+            Provider::Tibber(source) => source.is_metered(),
         }
     }
 }

@@ -13,29 +13,40 @@
 //! classified into `UpstreamError` kinds here; the token only ever goes
 //! into the `Authorization` header (marked sensitive).
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::budget::Priority;
+use super::calendar;
 use super::config::TibberConfig;
 use super::error::UpstreamError;
 use super::gate::CallGate;
+use super::http;
 use super::source::{FetchRequest, PriceSource};
-use crate::pool::days::{expected_resolution, local_date, local_midnight, protected_window};
-use crate::pool::{EUROPE_QUARTER_HOURLY_FROM, HomeInfo, Interval, PriceLevel};
+use super::tibber_answer::{
+    check_graphql_errors, parse_nodes, price_info_of, range_nodes, subscription_of,
+};
+use crate::pool::days::{expected_count, expected_resolution, local_date, local_midnight};
+use crate::pool::{HomeInfo, Interval};
 
 /// Tibber's cap on `first` in one `priceInfoRange` page.
 pub const MAX_PAGE: usize = 672;
 
+/// The wanted intervals one history call returns whole: a page less the
+/// interval before the wanted start that the cursor points at.
+pub const INTERVALS_PER_CALL: usize = MAX_PAGE - 1;
+
 /// Pages one history fetch may take at most (a month of quarter-hours is 5).
 const MAX_PAGES: usize = 64;
+
+/// The most price nodes of one local day (`today`, `tomorrow`): a 25-hour
+/// fall-back day of quarter-hours.
+const MAX_DAY_NODES: usize = 100;
 
 /// The price fields we read from every price node.
 const PRICE_FIELDS: &str = "startsAt total energy tax level currency";
@@ -68,17 +79,7 @@ impl TibberSource {
                 )
             })?;
         authorization.set_sensitive(true);
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("pricepool/", env!("CARGO_PKG_VERSION")))
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| {
-                UpstreamError::Transient(format!(
-                    "cannot build the http client: {}",
-                    e.without_url()
-                ))
-            })?;
+        let client = http::client(config.request_timeout)?;
         Ok(TibberSource {
             config,
             client,
@@ -87,6 +88,8 @@ impl TibberSource {
     }
 
     /// One GraphQL request; classifies every failure. No retries here.
+    /// The body is read up to [`http::MAX_BODY_BYTES`]; error messages
+    /// describe the answer (status, content type, length), never quote it.
     async fn post(&self, query: &str) -> Result<Value, UpstreamError> {
         let response = self
             .client
@@ -95,7 +98,7 @@ impl TibberSource {
             .json(&serde_json::json!({ "query": query }))
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(http::transport_error)?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(UpstreamError::Auth(format!("http {}", status.as_u16())));
@@ -107,28 +110,36 @@ impl TibberSource {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                .and_then(|v| http::parse_retry_after(v, chrono::Utc::now()));
             return Err(UpstreamError::RateLimited {
                 message: format!("http {}", status.as_u16()),
                 retry_after,
             });
         }
-        let body = response.bytes().await.map_err(transport_error)?;
+        if status.is_redirection() {
+            return Err(http::describe_redirect(status));
+        }
+        let headers = response.headers().clone();
+        let declared = response.content_length();
+        // Failures are told by their status; their bodies are not read.
         if status.is_server_error() {
-            return Err(UpstreamError::Transient(format!(
-                "http {}",
-                status.as_u16()
+            return Err(UpstreamError::Transient(http::describe(
+                status, &headers, declared,
             )));
         }
         if !status.is_success() {
-            return Err(UpstreamError::Malformed(format!(
-                "http {}: {}",
-                status.as_u16(),
-                snippet(&body)
+            return Err(UpstreamError::Malformed(http::describe(
+                status, &headers, declared,
             )));
         }
+        let body = http::read_body(response, http::MAX_BODY_BYTES).await?;
+        // A 200 that is not JSON is the same answer next time: not retried.
         let value: Value = serde_json::from_slice(&body).map_err(|_| {
-            UpstreamError::Transient(format!("answer is not json: {}", snippet(&body)))
+            let length = Some(body.len() as u64);
+            UpstreamError::Malformed(format!(
+                "answer is not json: {}",
+                http::describe(status, &headers, length)
+            ))
         })?;
         check_graphql_errors(&value)?;
         Ok(value)
@@ -138,15 +149,14 @@ impl TibberSource {
     /// `priceInfoRange` from one interval before `window_start` up to today.
     async fn fetch_recent(
         &self,
-        home: &HomeInfo,
+        request: &FetchRequest,
         window_start: DateTime<Utc>,
-        now: DateTime<Utc>,
         gate: &CallGate,
-        deadline: Instant,
     ) -> Result<Vec<Interval>, UpstreamError> {
-        let today_start = local_midnight(home.zone, local_date(home.zone, now));
-        let cursor_at = one_interval_before(home.zone, window_start);
-        let first = count_intervals(home.zone, cursor_at, today_start).clamp(1, MAX_PAGE);
+        let (home, switch) = (&request.home, request.quarter_hourly_from);
+        let today_start = local_midnight(home.zone, local_date(home.zone, request.now));
+        let cursor_at = one_interval_before(home.zone, switch, window_start);
+        let first = expected_count(home.zone, switch, cursor_at, today_start).clamp(1, MAX_PAGE);
         let query = format!(
             "{{ viewer {{ home(id: {id}) {{ id timeZone currentSubscription {{ status \
              priceInfo(resolution: QUARTER_HOURLY) {{ current {{ {PRICE_FIELDS} }} today {{ {PRICE_FIELDS} }} tomorrow {{ {PRICE_FIELDS} }} }} \
@@ -156,7 +166,7 @@ impl TibberSource {
         );
         // The empty-data check runs per attempt, so the outage is retried like a 5xx.
         let value = gate
-            .call(deadline, Priority::Recent, || async {
+            .call(request.deadline, Priority::Recent, || async {
                 let value = self.post(&query).await?;
                 price_info_of(&value, &home.id)?;
                 Ok(value)
@@ -167,7 +177,9 @@ impl TibberSource {
         let mut intervals = Vec::new();
         for list in ["today", "tomorrow"] {
             match price_info.get(list) {
-                Some(Value::Array(nodes)) => intervals.extend(parse_nodes(nodes, home.zone)?),
+                Some(Value::Array(nodes)) => {
+                    intervals.extend(parse_nodes(nodes, home, switch, MAX_DAY_NODES)?);
+                }
                 Some(Value::Null) | None => {}
                 Some(_) => {
                     return Err(UpstreamError::Malformed(format!(
@@ -177,25 +189,24 @@ impl TibberSource {
             }
         }
         let (nodes, _) = range_nodes(subscription)?;
-        intervals.extend(parse_nodes(nodes, home.zone)?);
+        intervals.extend(parse_nodes(nodes, home, switch, first + 1)?);
         Ok(intervals)
     }
 
     /// History in `[start, end)` with `priceInfoRange` paging.
     async fn fetch_history(
         &self,
-        home: &HomeInfo,
-        start: DateTime<Utc>,
+        request: &FetchRequest,
         end: DateTime<Utc>,
         gate: &CallGate,
-        deadline: Instant,
     ) -> Result<Vec<Interval>, UpstreamError> {
-        let mut cursor_at = one_interval_before(home.zone, start);
+        let (home, switch) = (&request.home, request.quarter_hourly_from);
+        let mut cursor_at = one_interval_before(home.zone, switch, request.start);
         let mut cursor = encode_cursor(cursor_at, home.zone);
         let mut intervals: Vec<Interval> = Vec::new();
         for _ in 0..MAX_PAGES {
             // From the cursor on: the exclusive reading yields [start, end), the inclusive one one more.
-            let first = count_intervals(home.zone, cursor_at, end).clamp(1, MAX_PAGE);
+            let first = expected_count(home.zone, switch, cursor_at, end).clamp(1, MAX_PAGE);
             let query = format!(
                 "{{ viewer {{ home(id: {id}) {{ id currentSubscription {{ status \
                  priceInfoRange(resolution: QUARTER_HOURLY, first: {first}, after: {cursor}) {{ pageInfo {{ endCursor hasNextPage }} nodes {{ {PRICE_FIELDS} }} }} }} }} }} }}",
@@ -203,10 +214,12 @@ impl TibberSource {
                 cursor = graphql_string(&cursor),
             );
             let priority = Priority::History { feed: &home.id };
-            let value = gate.call(deadline, priority, || self.post(&query)).await?;
+            let value = gate
+                .call(request.deadline, priority, || self.post(&query))
+                .await?;
             let subscription = subscription_of(&value, &home.id)?;
             let (nodes, page_info) = range_nodes(subscription)?;
-            let page = parse_nodes(nodes, home.zone)?;
+            let page = parse_nodes(nodes, home, switch, first + 1)?;
             let Some(last) = page.iter().map(Interval::ends_at).max() else {
                 break;
             };
@@ -285,20 +298,14 @@ impl PriceSource for TibberSource {
         gate: &CallGate,
     ) -> Result<Vec<Interval>, UpstreamError> {
         let home = &request.home;
-        let (recent_start, _) = protected_window(home.zone, request.now);
+        let (recent_start, _) = calendar::recent_window(home.zone, request.now);
         let mut intervals = Vec::new();
         if request.start < recent_start {
             let history_end = request.end.min(recent_start);
-            intervals.extend(
-                self.fetch_history(home, request.start, history_end, gate, request.deadline)
-                    .await?,
-            );
+            intervals.extend(self.fetch_history(request, history_end, gate).await?);
         }
         if request.end > recent_start {
-            intervals.extend(
-                self.fetch_recent(home, recent_start, request.now, gate, request.deadline)
-                    .await?,
-            );
+            intervals.extend(self.fetch_recent(request, recent_start, gate).await?);
         }
         Ok(intervals)
     }
@@ -308,175 +315,10 @@ impl PriceSource for TibberSource {
     }
 }
 
-/// Classifies `errors[]` of a GraphQL answer.
-fn check_graphql_errors(value: &Value) -> Result<(), UpstreamError> {
-    let Some(errors) = value
-        .get("errors")
-        .and_then(Value::as_array)
-        .filter(|e| !e.is_empty())
-    else {
-        return Ok(());
-    };
-    let data_is_null = value.get("data").is_none_or(Value::is_null);
-    for error in errors {
-        let (code, message) = code_and_message(error);
-        match code {
-            "UNAUTHENTICATED" | "FORBIDDEN" => {
-                return Err(UpstreamError::Auth(format!("{code}: {message}")));
-            }
-            "TOO_MANY_REQUESTS" | "RATE_LIMITED" => {
-                return Err(UpstreamError::RateLimited {
-                    message: format!("{code}: {message}"),
-                    retry_after: None,
-                });
-            }
-            "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" | "BAD_USER_INPUT" => {
-                return Err(UpstreamError::Malformed(format!("{code}: {message}")));
-            }
-            _ if message.to_lowercase().contains("too many requests")
-                || message.to_lowercase().contains("rate limit") =>
-            {
-                return Err(UpstreamError::RateLimited {
-                    message: format!("{code}: {message}"),
-                    retry_after: None,
-                });
-            }
-            _ => {}
-        }
-    }
-    if data_is_null {
-        let (code, message) = code_and_message(&errors[0]);
-        return Err(UpstreamError::Transient(format!(
-            "graphql error {code}: {message}"
-        )));
-    }
-    Ok(())
-}
-
-/// `extensions.code` and the (shortened) message of one GraphQL error.
-fn code_and_message(error: &Value) -> (&str, String) {
-    let code = error
-        .pointer("/extensions/code")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown");
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .chars()
-        .take(200)
-        .collect();
-    (code, message)
-}
-
-/// `data.viewer.home.currentSubscription`, or why it is not there.
-fn subscription_of<'a>(value: &'a Value, home_id: &str) -> Result<&'a Value, UpstreamError> {
-    let viewer = value
-        .pointer("/data/viewer")
-        .filter(|v| v.is_object())
-        .ok_or_else(|| UpstreamError::Malformed("data.viewer missing".to_string()))?;
-    let home = viewer
-        .get("home")
-        .filter(|v| v.is_object())
-        .ok_or_else(|| UpstreamError::HomeNotFound(home_id.to_string()))?;
-    home.get("currentSubscription")
-        .filter(|v| v.is_object())
-        .ok_or_else(|| UpstreamError::NoSubscription(home_id.to_string()))
-}
-
-/// `priceInfo` of a recent-window answer; the outage mode (`current: null,
-/// today: []`) is `EmptyData`, not "no prices".
-fn price_info_of<'a>(value: &'a Value, home_id: &str) -> Result<&'a Value, UpstreamError> {
-    let price_info = subscription_of(value, home_id)?
-        .get("priceInfo")
-        .filter(|v| v.is_object())
-        .ok_or_else(|| UpstreamError::Malformed("priceInfo missing".to_string()))?;
-    let today_is_empty = price_info
-        .get("today")
-        .and_then(Value::as_array)
-        .is_none_or(|t| t.is_empty());
-    let current_is_null = price_info.get("current").is_none_or(Value::is_null);
-    if current_is_null && today_is_empty {
-        return Err(UpstreamError::EmptyData);
-    }
-    Ok(price_info)
-}
-
-/// The nodes and pageInfo of `priceInfoRange` (`nodes` or `edges[].node`).
-fn range_nodes(subscription: &Value) -> Result<(&[Value], &Value), UpstreamError> {
-    let range = subscription
-        .get("priceInfoRange")
-        .filter(|v| v.is_object())
-        .ok_or_else(|| UpstreamError::Malformed("priceInfoRange missing".to_string()))?;
-    static NULL: Value = Value::Null;
-    let page_info = range.get("pageInfo").unwrap_or(&NULL);
-    match range.get("nodes") {
-        Some(Value::Array(nodes)) => Ok((nodes.as_slice(), page_info)),
-        _ => Err(UpstreamError::Malformed(
-            "priceInfoRange.nodes is not a list".to_string(),
-        )),
-    }
-}
-
-/// Parses price nodes into intervals; the resolution follows the date
-/// (hourly before local 2025-10-01).
-fn parse_nodes(nodes: &[Value], zone: Tz) -> Result<Vec<Interval>, UpstreamError> {
-    nodes.iter().map(|node| parse_node(node, zone)).collect()
-}
-
-fn parse_node(node: &Value, zone: Tz) -> Result<Interval, UpstreamError> {
-    let malformed = |what: &str| UpstreamError::Malformed(format!("price node: {what}"));
-    let starts_at = node
-        .get("startsAt")
-        .and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .ok_or_else(|| malformed("startsAt is not an RFC 3339 instant"))?
-        .with_timezone(&Utc);
-    let number = |field: &str| node.get(field).and_then(Value::as_f64);
-    let total = number("total").ok_or_else(|| malformed("total is not a number"))?;
-    let energy = number("energy").unwrap_or(total);
-    let tax = number("tax").unwrap_or(total - energy);
-    let level = node
-        .get("level")
-        .and_then(Value::as_str)
-        .and_then(PriceLevel::parse);
-    let interval = Interval {
-        starts_at,
-        resolution: expected_resolution(zone, EUROPE_QUARTER_HOURLY_FROM, starts_at),
-        total,
-        energy,
-        tax,
-        level,
-    };
-    interval.validate().map_err(|e| malformed(&e.to_string()))?;
-    Ok(interval)
-}
-
 /// The start of the interval just before `t` (one hour or quarter-hour earlier).
-fn one_interval_before(zone: Tz, t: DateTime<Utc>) -> DateTime<Utc> {
+fn one_interval_before(zone: Tz, switch: NaiveDate, t: DateTime<Utc>) -> DateTime<Utc> {
     let before = t - chrono::Duration::seconds(1);
-    t - expected_resolution(zone, EUROPE_QUARTER_HOURLY_FROM, before).duration()
-}
-
-/// Intervals that start in `[from, to)` at the market's resolution.
-fn count_intervals(zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> usize {
-    if from >= to {
-        return 0;
-    }
-    let switch = local_midnight(zone, EUROPE_QUARTER_HOURLY_FROM);
-    let hourly_end = to.min(switch).max(from);
-    let quarter_start = from.max(switch).min(to);
-    let hours = (hourly_end - from)
-        .num_seconds()
-        .max(0)
-        .unsigned_abs()
-        .div_ceil(3600);
-    let quarters = (to - quarter_start)
-        .num_seconds()
-        .max(0)
-        .unsigned_abs()
-        .div_ceil(900);
-    usize::try_from(hours + quarters).unwrap_or(MAX_PAGE)
+    t - expected_resolution(zone, switch, before).duration()
 }
 
 /// A cursor: base64 of the instant in ISO-8601 with the home's offset.
@@ -511,63 +353,6 @@ fn currency_of_zone(zone: Tz) -> &'static str {
     }
 }
 
-fn transport_error(error: reqwest::Error) -> UpstreamError {
-    if error.is_timeout() {
-        UpstreamError::Transient("request timed out".to_string())
-    } else {
-        UpstreamError::Transient(format!("request failed: {}", error.without_url()))
-    }
-}
-
-/// The start of a body, for error messages.
-fn snippet(body: &[u8]) -> String {
-    String::from_utf8_lossy(body).chars().take(80).collect()
-}
-
-/// The longest wait a `Retry-After` can impose: Tibber's ban lasts about
-/// ten minutes, and a larger value is more likely a bug than a plan.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
-
-/// Reads a `Retry-After` value in either form RFC 9110 allows: delay
-/// seconds (`120`) or an HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`),
-/// relative to `now`. A date in the past means "now"; the wait is capped
-/// at [`MAX_RETRY_AFTER`]. Anything else is `None` (the configured floor applies).
-fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let value = value.trim();
-    let wait = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => {
-            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-            (at.with_timezone(&chrono::Utc) - now)
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-        }
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
-}
-
-#[cfg(test)]
-mod retry_after_tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates_and_caps_the_wait() {
-        let now: chrono::DateTime<chrono::Utc> = "2026-10-21T07:27:30Z".parse().unwrap();
-        assert_eq!(parse_retry_after(" 2 ", now), Some(Duration::from_secs(2)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("99999999999", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-5", now), None);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,25 +374,12 @@ mod tests {
     fn history_counts_hours_before_the_switch_and_quarters_after() {
         let from: DateTime<Utc> = "2025-09-30T20:00:00Z".parse().unwrap(); // 22:00 Berlin
         let to: DateTime<Utc> = "2025-09-30T23:00:00Z".parse().unwrap(); // 01:00 on Oct 1
-        assert_eq!(count_intervals(Berlin, from, to), 2 + 4);
+        let switch = crate::pool::EUROPE_QUARTER_HOURLY_FROM;
+        assert_eq!(expected_count(Berlin, switch, from, to), 2 + 4);
         let start: DateTime<Utc> = "2025-09-30T22:00:00Z".parse().unwrap();
         assert_eq!(
-            one_interval_before(Berlin, start),
+            one_interval_before(Berlin, switch, start),
             "2025-09-30T21:00:00Z".parse::<DateTime<Utc>>().unwrap()
         );
-    }
-
-    #[test]
-    fn graphql_unauthenticated_is_an_auth_error_and_unknown_errors_without_data_are_transient() {
-        let auth = serde_json::json!({"errors":[{"message":"bad token","extensions":{"code":"UNAUTHENTICATED"}}],"data":null});
-        assert!(matches!(
-            check_graphql_errors(&auth),
-            Err(UpstreamError::Auth(_))
-        ));
-        let other = serde_json::json!({"errors":[{"message":"boom","extensions":{"code":"INTERNAL_SERVER_ERROR"}}],"data":null});
-        assert!(matches!(
-            check_graphql_errors(&other),
-            Err(UpstreamError::Transient(_))
-        ));
     }
 }
