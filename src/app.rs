@@ -7,7 +7,7 @@
 //! deadline, cancel the background work, and wait for the saver's final flush.
 #![warn(missing_docs)]
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -24,6 +24,7 @@ use crate::api::{ApiState, SaveStatusSource, router, startup_router};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SourceKind};
 use crate::pool::PoolConfig;
+use crate::serve::{ConnectionLimits, raise_open_files_limit, serve};
 use crate::store::{Saver, SaverConfig, SaverHandle, SnapshotSource, Store, StoreError};
 use crate::upstream::{Registry, Secret, Source, TibberConfig, UpstreamConfig};
 
@@ -77,6 +78,7 @@ pub struct Application {
     shutdown_timeout: Duration,
     registry: Registry,
     saver: SaverHandle,
+    connection_limits: ConnectionLimits,
 }
 
 impl Application {
@@ -105,11 +107,19 @@ impl Application {
             hint: "",
         };
         let port = listener.local_addr().map_err(bind_error)?.port();
+        let connection_limits = ConnectionLimits::new(
+            config.header_read_timeout,
+            config.idle_timeout,
+            config.max_header_bytes as usize,
+            config.max_connections as usize,
+            raise_open_files_limit(),
+        );
         // Probes get answers (healthz 200, readyz 503) while snapshots load
         // and homes are discovered; stopped when the service is built, and
         // on any early return (drop).
         let (listener, startup_server) =
-            StartupServer::spawn(listener, config.request_timeout).map_err(bind_error)?;
+            StartupServer::spawn(listener, config.request_timeout, connection_limits.clone())
+                .map_err(bind_error)?;
 
         let clock = config.now.map_or_else(Clock::system, Clock::starting_at);
         let pool_config = PoolConfig {
@@ -261,6 +271,7 @@ impl Application {
             shutdown_timeout: config.shutdown_timeout,
             registry,
             saver,
+            connection_limits,
         })
     }
 
@@ -294,8 +305,12 @@ impl Application {
     ) -> std::io::Result<()> {
         let stopping = CancellationToken::new();
         let stopping_for_serve = stopping.clone();
-        let serve = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { stopping_for_serve.cancelled().await });
+        let serve = serve(
+            self.listener,
+            self.router,
+            self.connection_limits,
+            async move { stopping_for_serve.cancelled().await },
+        );
         let signal_watch = {
             let stopping = stopping.clone();
             let saver = self.saver.clone();
@@ -320,7 +335,7 @@ impl Application {
             }
         };
         let served = tokio::select! {
-            result = serve.into_future() => result,
+            result = serve => result,
             () = drain_deadline => {
                 tracing::warn!("in-flight requests did not finish in time; dropping them");
                 Ok(())
@@ -372,16 +387,18 @@ impl StartupServer {
     fn spawn(
         listener: TcpListener,
         request_timeout: Duration,
+        limits: ConnectionLimits,
     ) -> std::io::Result<(TcpListener, StartupServer)> {
         let listener = listener.into_std()?;
         let for_startup = TcpListener::from_std(listener.try_clone()?)?;
         let listener = TcpListener::from_std(listener)?;
         let stop = CancellationToken::new();
-        let task = tokio::spawn(
-            axum::serve(for_startup, startup_router(request_timeout))
-                .with_graceful_shutdown(stop.clone().cancelled_owned())
-                .into_future(),
-        );
+        let task = tokio::spawn(serve(
+            for_startup,
+            startup_router(request_timeout),
+            limits,
+            stop.clone().cancelled_owned(),
+        ));
         Ok((
             listener,
             StartupServer {
@@ -391,11 +408,10 @@ impl StartupServer {
         ))
     }
 
-    /// Stops accepting and asks its connections to close once their
-    /// current request is answered (those answers are immediate); waits a
-    /// second at most. A connection whose client has not finished sending a
-    /// request stays open until that client closes it, answered by the
-    /// startup router; new connections go to the real server.
+    /// Stops accepting, closes its idle and half-read connections and lets
+    /// the others finish their current request (those answers are
+    /// immediate); waits a second at most. New connections go to the real
+    /// server.
     async fn stop(mut self) {
         self.stop.cancel();
         if let Some(task) = self.task.take() {
