@@ -10,6 +10,8 @@
 //!   idle, so they close first);
 //! - a **connection cap**: past it a new connection is answered a fixed 503
 //!   with `Connection: close` and closed at once, without reading the request;
+//! - a **stall timeout**: a response the client stops reading (or a request
+//!   making no progress) is dropped after the idle timeout;
 //! - a **header size cap** (hyper's read buffer; HTTP/2's header list);
 //! - **shutdown** closes idle and half-read connections at once and lets
 //!   requests in flight finish (the caller bounds that with its deadline).
@@ -286,6 +288,9 @@ enum Ending {
     HeaderTimeout,
     /// No request within the idle timeout.
     Idle,
+    /// A request in flight or an answer unwritten made no progress for the
+    /// idle timeout (a client that stopped reading).
+    Stalled,
     /// Shutdown, with no request in flight.
     Shutdown,
 }
@@ -338,11 +343,9 @@ async fn serve_connection(
                 return Poll::Ready(Ending::Closed);
             }
         }
-        let Some((deadline, ending)) = activity.deadline(limits) else {
-            // In flight: the response's progress wakes this task again.
-            return Poll::Pending;
-        };
-        if shutting_down {
+        let (deadline, ending) = activity.deadline(limits);
+        if shutting_down && !matches!(ending, Ending::Stalled) {
+            // Nothing in flight or unwritten: idle, or a head half-read.
             return Poll::Ready(Ending::Shutdown);
         }
         if timer.deadline() != deadline {
@@ -358,6 +361,7 @@ async fn serve_connection(
         Ending::Closed | Ending::Shutdown => return,
         Ending::HeaderTimeout => "header_timeout",
         Ending::Idle => "idle",
+        Ending::Stalled => "stalled",
     };
     tracing::debug!(reason, "closing a connection");
     metrics::counter!("pricepool_connections_timed_out_total", "reason" => reason).increment(1);
@@ -378,6 +382,10 @@ struct Activity {
     first_byte_ms: AtomicU64,
     /// The connection speaks HTTP/2, whose control frames are no request head.
     http2: AtomicBool,
+    /// Milliseconds after `opened` of the last request start or write.
+    progress_ms: AtomicU64,
+    /// The last write found the socket full: hyper holds unwritten bytes.
+    write_blocked: AtomicBool,
 }
 
 const NO_BYTE: u64 = u64::MAX;
@@ -390,6 +398,8 @@ impl Activity {
             quiet_since_ms: AtomicU64::new(0),
             first_byte_ms: AtomicU64::new(0),
             http2: AtomicBool::new(false),
+            progress_ms: AtomicU64::new(0),
+            write_blocked: AtomicBool::new(false),
         }
     }
 
@@ -409,24 +419,39 @@ impl Activity {
             self.http2.store(true, Ordering::Relaxed);
         }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.progress_ms.store(self.elapsed_ms(), Ordering::Relaxed);
         RequestGuard(Arc::clone(self))
     }
 
+    /// Notes a write's outcome: progress, or a full socket.
+    fn wrote<T>(&self, polled: &Poll<io::Result<T>>) {
+        let blocked = polled.is_pending();
+        if self.write_blocked.load(Ordering::Relaxed) != blocked {
+            self.write_blocked.store(blocked, Ordering::Relaxed);
+        }
+        if !blocked {
+            self.progress_ms.store(self.elapsed_ms(), Ordering::Relaxed);
+        }
+    }
+
     /// When the connection is to be closed unless something happens, and
-    /// why; `None` while a request is in flight.
-    fn deadline(&self, limits: &ConnectionLimits) -> Option<(Instant, Ending)> {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return None;
+    /// why ([`Ending::Stalled`] while a request or its answer is under way).
+    fn deadline(&self, limits: &ConnectionLimits) -> (Instant, Ending) {
+        if self.in_flight.load(Ordering::Relaxed) > 0 || self.write_blocked.load(Ordering::Relaxed)
+        {
+            let progress =
+                self.opened + Duration::from_millis(self.progress_ms.load(Ordering::Relaxed));
+            return (progress + limits.idle_timeout, Ending::Stalled);
         }
         let first_byte = self.first_byte_ms.load(Ordering::Relaxed);
         let http2_in_use = self.http2.load(Ordering::Relaxed);
         if first_byte != NO_BYTE && !http2_in_use {
             let started = self.opened + Duration::from_millis(first_byte);
-            return Some((started + limits.header_read_timeout, Ending::HeaderTimeout));
+            return (started + limits.header_read_timeout, Ending::HeaderTimeout);
         }
         let quiet_since =
             self.opened + Duration::from_millis(self.quiet_since_ms.load(Ordering::Relaxed));
-        Some((quiet_since + limits.idle_timeout, Ending::Idle))
+        (quiet_since + limits.idle_timeout, Ending::Idle)
     }
 }
 
@@ -472,7 +497,9 @@ impl AsyncWrite for TrackedIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.activity.wrote(&polled);
+        polled
     }
 
     fn poll_write_vectored(
@@ -480,7 +507,9 @@ impl AsyncWrite for TrackedIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.activity.wrote(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {

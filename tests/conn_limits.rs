@@ -96,6 +96,20 @@ fn read_answer(stream: &mut TcpStream) -> std::io::Result<(u16, Vec<u8>)> {
     Ok((status, body))
 }
 
+/// A kept-alive connection that was served once, retried while a slot
+/// freed by an earlier client is not yet noticed free.
+fn connect_served(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut stream = connect(port);
+        if let Ok(200) = get_on(&mut stream, "/healthz") {
+            return stream;
+        }
+        assert!(Instant::now() < deadline, "no slot for a connection");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn healthz_answers(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -214,13 +228,7 @@ fn a_slow_or_silent_request_head_is_closed_after_the_header_timeout() {
 #[test]
 fn past_the_cap_new_connections_are_refused_at_once_and_established_ones_are_served() {
     let service = start(&["--max-connections", "20"]);
-    let mut established: Vec<TcpStream> = (0..20)
-        .map(|_| {
-            let mut stream = connect(service.port);
-            assert_eq!(get_on(&mut stream, "/healthz").unwrap(), 200);
-            stream
-        })
-        .collect();
+    let mut established: Vec<TcpStream> = (0..20).map(|_| connect_served(service.port)).collect();
 
     for _ in 0..5 {
         let asked = Instant::now();
@@ -247,6 +255,34 @@ fn past_the_cap_new_connections_are_refused_at_once_and_established_ones_are_ser
         assert!(Instant::now() < deadline, "a freed slot was not reused");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_client_that_stops_reading_loses_its_connection_after_the_idle_timeout() {
+    let service = start(&["--max-connections", "1", "--idle-timeout", "2s"]);
+    let mut reader = connect_served(service.port);
+    // Pipelined requests for ~13 KB bodies, never read: the server's writes
+    // fill both socket buffers and stall.
+    reader
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let request = b"GET /v1/homes/demo/intervals?date=today HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for _ in 0..20_000 {
+        if reader.write_all(request).is_err() {
+            break;
+        }
+    }
+    let stalled = Instant::now();
+    // The only slot is held until the stalled connection is dropped.
+    let deadline = stalled + Duration::from_secs(20);
+    while !healthz_answers(service.port) {
+        assert!(
+            Instant::now() < deadline,
+            "a stalled connection held its slot 20 s against a 2 s idle timeout"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("stalled connection dropped after {:?}", stalled.elapsed());
 }
 
 #[test]
@@ -344,11 +380,14 @@ fn sigterm_with_200_requests_in_flight_answers_them_all() {
     let home = home.expect("a home id").to_owned();
     tibber.set_fault(Some(Fault::Slow(Duration::from_secs(2))));
 
-    let port = service.port;
+    // Every request is sent before SIGTERM (a connection without one is
+    // closed at shutdown); the answers are read on threads.
     let clients: Vec<_> = (0..200)
         .map(|n| {
+            let mut stream = connect(service.port);
             let path = format!("/v1/homes/{home}/intervals?date=2025-10-{:02}", 1 + n % 20);
-            std::thread::spawn(move || get_on(&mut connect(port), &path))
+            write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+            std::thread::spawn(move || read_answer(&mut stream).map(|(status, _body)| status))
         })
         .collect();
     std::thread::sleep(Duration::from_millis(700));
