@@ -545,6 +545,18 @@ mod tests {
     }
 
     #[test]
+    fn failing_accepts_back_off_up_to_a_bound_and_start_over_after_a_success() {
+        let mut failures = AcceptFailures::default();
+        let emfile = io::Error::from_raw_os_error(24);
+        let pauses: Vec<Duration> = (0..12).map(|_| failures.failed(&emfile)).collect();
+        assert!(pauses.windows(2).all(|pair| pair[0] <= pair[1]));
+        assert!(pauses[0] >= ACCEPT_BACKOFF_MIN);
+        assert_eq!(pauses[11], ACCEPT_BACKOFF_MAX);
+        failures.succeeded();
+        assert_eq!(failures.failed(&emfile), pauses[0]);
+    }
+
+    #[test]
     fn the_cap_is_lowered_to_fit_the_open_files_limit() {
         let second = Duration::from_secs(1);
         let limits = ConnectionLimits::new(second, second, 8192, 4096, Some(1024));
