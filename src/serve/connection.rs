@@ -33,6 +33,7 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// The builder every connection is served with, set to `limits`.
     pub(super) fn new(router: Router, limits: ConnectionLimits) -> Shared {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // hyper's own header timeout would also close idle keep-alive

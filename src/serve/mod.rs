@@ -39,6 +39,9 @@ mod connection;
 /// data directory's lock, upstream sockets, the listener, stdio.
 const FD_RESERVE: u64 = 256;
 
+/// The smallest header cap hyper's HTTP/1 read buffer allows.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
 /// First pause after a failed accept (e.g. EMFILE); doubled per failure.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 
@@ -98,7 +101,8 @@ impl ConnectionLimits {
         ConnectionLimits {
             header_read_timeout,
             idle_timeout,
-            max_header_bytes,
+            // hyper's HTTP/1 read buffer cannot be smaller (it panics).
+            max_header_bytes: max_header_bytes.max(MIN_HEADER_BYTES),
             slots: Arc::new(Semaphore::new(fitting)),
             max_connections: fitting,
         }
