@@ -7,7 +7,7 @@
 //! deadline, cancel the background work, and wait for the saver's final flush.
 #![warn(missing_docs)]
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +23,7 @@ use crate::api::{ApiState, router, startup_router};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SourceKind};
 use crate::pool::PoolConfig;
+use crate::serve::{ConnectionLimits, StartupServer, raise_open_files_limit, serve};
 use crate::shutdown::{Shutdown, StopSignals};
 use crate::store::{LoadReport, Saver, SaverConfig, SnapshotSource, Store, StoreError};
 use crate::upstream::{Registry, Secret, Source, TibberConfig, UpstreamConfig};
@@ -72,6 +73,8 @@ pub struct Application {
     shutdown_timeout: Duration,
     registry: Registry,
     saver: Saver,
+    /// Timeouts and the connection cap, shared with the start-up server.
+    connection_limits: ConnectionLimits,
 }
 
 impl Application {
@@ -82,7 +85,14 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         config.validate()?;
         // Bind first: a port in use fails the start before anything is spawned.
-        let (listener, port, startup_server) = bind(&config).await?;
+        let connection_limits = ConnectionLimits::new(
+            config.header_read_timeout,
+            config.idle_timeout,
+            config.max_header_bytes as usize,
+            config.max_connections as usize,
+            raise_open_files_limit(),
+        );
+        let (listener, port, startup_server) = bind(&config, &connection_limits).await?;
         let clock = config.now.map_or_else(Clock::system, Clock::starting_at);
         let pool_config = PoolConfig {
             max_intervals: config.max_intervals as usize,
@@ -122,6 +132,7 @@ impl Application {
             shutdown_timeout: config.shutdown_timeout,
             registry,
             saver,
+            connection_limits,
         })
     }
 
@@ -155,8 +166,12 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let serving = self.shutdown.serving().clone();
-        let serve = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(serving.clone().cancelled_owned());
+        let serve = serve(
+            self.listener,
+            self.router,
+            self.connection_limits,
+            serving.clone().cancelled_owned(),
+        );
         self.shutdown.background().spawn(watch_stop(
             stop,
             self.shutdown.clone(),
@@ -167,7 +182,7 @@ impl Application {
             tokio::time::sleep(self.shutdown_timeout).await;
         };
         let served = tokio::select! {
-            result = serve.into_future() => result,
+            result = serve => result,
             () = drain_deadline => {
                 tracing::warn!("in-flight requests did not finish in time; dropping them");
                 Ok(())
@@ -204,7 +219,10 @@ async fn watch_stop(stop: impl Future<Output = ()>, shutdown: Shutdown, saver: S
 }
 
 /// Binds `--listen` and answers probes on it while the service is built.
-async fn bind(config: &Config) -> Result<(TcpListener, u16, StartupServer), StartupError> {
+async fn bind(
+    config: &Config,
+    limits: &ConnectionLimits,
+) -> Result<(TcpListener, u16, StartupServer), StartupError> {
     let bind_error = |source: std::io::Error| StartupError::Bind {
         address: config.listen,
         hint: if source.kind() == std::io::ErrorKind::AddrInUse {
@@ -219,8 +237,12 @@ async fn bind(config: &Config) -> Result<(TcpListener, u16, StartupServer), Star
     // Probes get answers (healthz 200, readyz 503) while snapshots load
     // and homes are discovered; stopped when the service is built, and
     // on any early return (drop).
-    let (listener, startup_server) =
-        StartupServer::spawn(listener, config.request_timeout).map_err(bind_error)?;
+    let (listener, startup_server) = StartupServer::spawn(
+        listener,
+        startup_router(config.request_timeout),
+        limits.clone(),
+    )
+    .map_err(bind_error)?;
     Ok((listener, port, startup_server))
 }
 
@@ -377,68 +399,6 @@ fn api_state(
         render_cache: Arc::new(RenderCache::new(
             config.render_cache_mib.saturating_mul(1024 * 1024),
         )),
-    }
-}
-
-/// The listener's server while the service is being built (see
-/// [`startup_router`]): it accepts on a duplicate of the listening socket,
-/// so the real server takes over the same socket afterwards.
-struct StartupServer {
-    stop: CancellationToken,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
-impl StartupServer {
-    /// Starts serving the startup router on a clone of `listener`; returns
-    /// the listener for the real server.
-    fn spawn(
-        listener: TcpListener,
-        request_timeout: Duration,
-    ) -> std::io::Result<(TcpListener, StartupServer)> {
-        let listener = listener.into_std()?;
-        let for_startup = TcpListener::from_std(listener.try_clone()?)?;
-        let listener = TcpListener::from_std(listener)?;
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(
-            axum::serve(for_startup, startup_router(request_timeout))
-                .with_graceful_shutdown(stop.clone().cancelled_owned())
-                .into_future(),
-        );
-        Ok((
-            listener,
-            StartupServer {
-                stop,
-                task: Some(task),
-            },
-        ))
-    }
-
-    /// Stops accepting and asks its connections to close once their
-    /// current request is answered (those answers are immediate); waits a
-    /// second at most. A connection whose client has not finished sending a
-    /// request stays open until that client closes it, answered by the
-    /// startup router; new connections go to the real server.
-    async fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(1), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-                tracing::debug!("a startup connection is still open; new ones go to the service");
-            }
-        }
-    }
-}
-
-impl Drop for StartupServer {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        if let Some(task) = &self.task {
-            task.abort();
-        }
     }
 }
 

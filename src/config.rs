@@ -141,6 +141,27 @@ pub struct Config {
     /// and then for the final flush of every dirty home.
     #[arg(long, env = "PRICEPOOL_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// A request head must arrive whole within this of its first byte (a new
+    /// connection's first head: of the accept); slower clients are closed.
+    #[arg(long, env = "PRICEPOOL_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A keep-alive connection without a request for this long is closed;
+    /// longer than reverse proxies keep theirs idle (nginx 60 s, Go/Traefik
+    /// 90 s, Caddy 2 m), so they close first and never reuse a closed one.
+    #[arg(long, env = "PRICEPOOL_IDLE_TIMEOUT", default_value = "3m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Open connections at most; past it a new one gets a 503 and is closed.
+    /// Lowered at start to fit the open-files limit.
+    #[arg(long, env = "PRICEPOOL_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Largest request head in bytes (request line and headers); larger
+    /// ones are answered 431.
+    #[arg(long, env = "PRICEPOOL_MAX_HEADER_BYTES", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u32).range(8192..=1024 * 1024))]
+    pub max_header_bytes: u32,
 }
 
 /// A configuration that cannot work, found before anything starts.
@@ -283,6 +304,24 @@ mod tests {
             config.validate(),
             Err(ConfigError::SaveDelays { .. })
         ));
+    }
+
+    #[test]
+    fn connection_limits_have_flags_and_refuse_a_header_cap_hyper_cannot_hold() {
+        let config = parse(&[
+            "--header-read-timeout",
+            "2s",
+            "--idle-timeout",
+            "5s",
+            "--max-connections",
+            "10",
+        ])
+        .unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(config.idle_timeout, Duration::from_secs(5));
+        assert_eq!(config.max_connections, 10);
+        assert!(parse(&["--max-connections", "0"]).is_err());
+        assert!(parse(&["--max-header-bytes", "4096"]).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! - [`api`]: routes, problem+json errors, OpenAPI.
 //! - [`clock`]: the wall clock (`--now`).
 //! - [`app`]: `Application::build` wires everything; graceful shutdown.
+//! - [`serve`]: the accept loop; connection timeouts, cap and shutdown.
 //! - [`healthcheck`]: `pricepool healthcheck` for container probes.
 //! - [`config`]: flags with `PRICEPOOL_*` environment fallbacks.
 //! - [`telemetry`]: the tracing subscriber and the Prometheus recorder.
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod healthcheck;
 pub mod pool;
+pub mod serve;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -109,4 +109,16 @@ fn describe_metrics() {
         "pricepool_snapshots_quarantined_total",
         "snapshot files moved aside at load, by reason"
     );
+    describe_counter!(
+        "pricepool_connections_refused_total",
+        "connections answered 503 and closed because --max-connections were open"
+    );
+    describe_counter!(
+        "pricepool_connections_timed_out_total",
+        "connections closed for a slow request head (header_timeout) or no request (idle)"
+    );
+    describe_counter!(
+        "pricepool_accept_errors_total",
+        "failed accepts (e.g. out of file descriptors), each followed by a short backoff"
+    );
 }
