@@ -11,21 +11,24 @@
 //! - live intervals exceed `max_intervals` only when every remaining group
 //!   holds an interval in the protected window (`gc_blocked`).
 
+mod config;
 pub mod days;
 mod gaps;
 mod gc;
 pub mod group;
 pub mod index;
 pub mod interval;
+mod invariants;
 mod snapshot;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use config::{EUROPE_QUARTER_HOURLY_FROM, HomeInfo, PoolConfig};
 pub use gaps::Gap;
 pub use group::FetchGroup;
 pub use index::TimestampIndex;
@@ -34,44 +37,9 @@ pub use interval::{
     QUARTER_SECONDS, Resolution,
 };
 pub use snapshot::{GroupSnapshot, PoolSnapshot};
+pub use stats::{PoolStats, ProtectedStats};
 
 use index::{Loc, MAX_GROUP_LEN, MAX_GROUPS, slot_of_seconds};
-
-/// Per-home settings of the pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolConfig {
-    /// GC evicts unprotected groups while more live intervals than this remain.
-    pub max_intervals: usize,
-    /// The local date from which the source publishes quarter-hourly prices
-    /// (hourly before). Tibber and the European day-ahead market: 2025-10-01.
-    pub quarter_hourly_from: NaiveDate,
-}
-
-/// The switch to quarter-hourly day-ahead prices in Europe.
-pub const EUROPE_QUARTER_HOURLY_FROM: NaiveDate = match NaiveDate::from_ymd_opt(2025, 10, 1) {
-    Some(date) => date,
-    None => panic!("valid date"),
-};
-
-impl Default for PoolConfig {
-    fn default() -> Self {
-        PoolConfig {
-            max_intervals: 960,
-            quarter_hourly_from: EUROPE_QUARTER_HOURLY_FROM,
-        }
-    }
-}
-
-/// Who the pool prices.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HomeInfo {
-    /// The upstream's home id.
-    pub id: String,
-    /// The home's IANA zone: local days, `date=` and the protected window use it.
-    pub zone: Tz,
-    /// ISO 4217 code of the prices, e.g. `EUR`.
-    pub currency: String,
-}
 
 /// Why the pool refused a call. The pool is unchanged after any error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -109,36 +77,6 @@ impl AddOutcome {
     pub fn changed(&self) -> bool {
         self.added + self.touched + self.dead_dropped + self.evicted_intervals > 0
     }
-}
-
-/// The pool's figures, for `/stats` and the metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PoolStats {
-    pub live_intervals: usize,
-    pub dead_intervals: usize,
-    pub groups: usize,
-    pub max_intervals: usize,
-    pub protected_window: ProtectedStats,
-    pub oldest_starts_at: Option<DateTime<Utc>>,
-    pub newest_starts_at: Option<DateTime<Utc>>,
-    pub last_fetch: Option<DateTime<Utc>>,
-    /// More live intervals than `max_intervals` remain because every group
-    /// left holds an interval in the protected window.
-    pub gc_blocked_by_protection: bool,
-    /// Groups evicted since the pool was created.
-    pub evicted_groups_total: u64,
-}
-
-/// How much of the protected window the pool holds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProtectedStats {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    /// Live intervals starting in the window.
-    pub held: usize,
-    /// Intervals the window has at the expected resolution (92/96/100 a day
-    /// for quarter-hours, 23/24/25 for hours).
-    pub expected: usize,
 }
 
 /// One home's cache. See the module doc for its invariants.
@@ -411,111 +349,9 @@ impl Pool {
         days::protected_window(self.home.zone, clamp_to_starts(now))
     }
 
-    /// The pool's figures at `now`.
-    pub fn stats(&self, now: DateTime<Utc>) -> PoolStats {
-        let (start, end) = self.protected_window(now);
-        let held = self
-            .index
-            .range(ceil_slot(start), ceil_slot(end) - 1)
-            .count();
-        let mut oldest: Option<DateTime<Utc>> = None;
-        let mut newest: Option<DateTime<Utc>> = None;
-        let mut n_stored = 0;
-        for group in self.groups.iter().flatten() {
-            n_stored += group.intervals.len();
-            if let (Some(first), Some(last)) = (group.intervals.first(), group.intervals.last()) {
-                oldest = Some(oldest.map_or(first.starts_at, |t| t.min(first.starts_at)));
-                newest = Some(newest.map_or(last.starts_at, |t| t.max(last.starts_at)));
-            }
-        }
-        PoolStats {
-            live_intervals: self.len(),
-            dead_intervals: n_stored - self.len(),
-            groups: self.n_groups(),
-            max_intervals: self.config.max_intervals,
-            protected_window: ProtectedStats {
-                start,
-                end,
-                held,
-                expected: self.expected_count(start, end),
-            },
-            oldest_starts_at: oldest,
-            newest_starts_at: newest,
-            last_fetch: self.last_fetch,
-            gc_blocked_by_protection: self.gc_blocked,
-            evicted_groups_total: self.evicted_groups_total,
-        }
-    }
-
     /// How many intervals `[start, end)` has at the expected resolution.
     pub fn expected_count(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> usize {
         days::expected_count(self.home.zone, self.config.quarter_hourly_from, start, end)
-    }
-
-    /// Heap bytes held by groups and index (capacity, not just length), for
-    /// the memory figures in benches.
-    pub fn heap_bytes(&self) -> usize {
-        let groups: usize = self
-            .groups
-            .iter()
-            .flatten()
-            .map(|g| g.intervals.capacity() * std::mem::size_of::<Interval>())
-            .sum();
-        groups
-            + self.groups.capacity() * std::mem::size_of::<Option<FetchGroup>>()
-            + self.free_slots.capacity() * std::mem::size_of::<usize>()
-            + self.index.heap_bytes()
-    }
-
-    /// Verifies the invariants in the module doc; for tests and proptests.
-    /// Returns a description of the first violation.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        let mut n_live = 0;
-        let mut previous_end: Option<DateTime<Utc>> = None;
-        let mut all: BTreeMap<i64, Interval> = BTreeMap::new();
-        for (group_slot, group) in self.groups.iter().enumerate() {
-            let Some(group) = group else { continue };
-            if group.intervals.is_empty() {
-                return Err(format!("group {group_slot} is empty"));
-            }
-            for (pos, interval) in group.intervals.iter().enumerate() {
-                interval.validate().map_err(|e| e.to_string())?;
-                match self.index.get(slot_of(interval.starts_at)) {
-                    Some(loc) if loc == Loc::new(group_slot, pos) => {
-                        n_live += 1;
-                        all.insert(slot_of(interval.starts_at), *interval);
-                    }
-                    _ => {
-                        return Err(format!(
-                            "dead interval at {} in group {group_slot}",
-                            interval.starts_at
-                        ));
-                    }
-                }
-            }
-        }
-        if n_live != self.index.len() {
-            return Err(format!(
-                "index holds {} entries, groups {n_live} live",
-                self.index.len()
-            ));
-        }
-        for interval in all.values() {
-            if previous_end.is_some_and(|end| interval.starts_at < end) {
-                return Err(format!(
-                    "interval at {} overlaps the previous one",
-                    interval.starts_at
-                ));
-            }
-            previous_end = Some(interval.ends_at());
-        }
-        if self.len() > self.config.max_intervals && !self.gc_blocked {
-            return Err(format!(
-                "{} live intervals over the limit without protection",
-                self.len()
-            ));
-        }
-        Ok(())
     }
 }
 
