@@ -122,6 +122,7 @@ impl Application {
             source = ?config.source,
             homes = registry.homes().len(),
             restored = n_restored,
+            max_connections = connection_limits.max_connections(),
             "pricepool is serving"
         );
         Ok(Application {

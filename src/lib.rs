@@ -29,7 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod healthcheck;
 pub mod pool;
-pub mod serve;
+pub(crate) mod serve;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

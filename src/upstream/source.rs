@@ -70,11 +70,6 @@ impl DemoSource {
     pub fn new() -> DemoSource {
         DemoSource::default()
     }
-
-    /// The market behind it (for tests comparing prices).
-    pub fn market(&self) -> &DemoMarket {
-        &self.market
-    }
 }
 
 impl PriceSource for DemoSource {
