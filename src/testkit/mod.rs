@@ -1,6 +1,7 @@
-//! Test and benchmark helpers that need real network behaviour: the fake
-//! Tibber server. Compiled into the library so integration tests, benches
-//! and the `fake-tibber` binary share one implementation.
+//! Test support that needs real network behaviour: the fake Tibber server.
+//! Behind the `testkit` cargo feature, so the production binary does not
+//! contain it; the package's dev-dependency on itself turns it on for tests
+//! and benches, and the `fake-tibber` binary requires it.
 
 #![warn(missing_docs)]
 
