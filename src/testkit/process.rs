@@ -21,7 +21,9 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The command a test runs the binary with: `args`, warn-level logs and no
 /// API token inherited from the developer's shell, stdin and stdout closed,
-/// stderr piped (read it with [`Process::stderr_lines`]). Adjust it before
+/// stderr piped (read it with [`Process::stderr_lines`]; a child told to
+/// log a lot must have it read or closed, or it blocks once the pipe is
+/// full). Adjust it before
 /// [`Process::spawn`] (e.g. `env_remove`) or run it directly (`status()`).
 pub fn command(binary: &str, args: &[&str]) -> Command {
     let mut command = Command::new(binary);
@@ -72,24 +74,28 @@ impl Process {
 
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + READY_WITHIN;
+        // Backing off keeps the probes' request logs well below what the
+        // unread stderr pipe holds, even at `--log info`.
+        let mut pause = Duration::from_millis(5);
         loop {
             if self.get("/readyz").is_ok_and(|answer| answer.status == 200) {
                 return;
             }
-            if let Some(status) = self.child.try_wait().expect("poll the child") {
+            if let Some(status) = self.try_wait() {
                 panic!(
                     "the service exited ({status}) before it was ready: {}",
-                    self.stderr_text()
+                    self.stderr()
                 );
             }
             if Instant::now() > deadline {
                 self.kill();
                 panic!(
                     "the service was not ready within {READY_WITHIN:?}: {}",
-                    self.stderr_text()
+                    self.stderr()
                 );
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(200));
         }
     }
 
@@ -138,7 +144,7 @@ impl Process {
     pub fn wait(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.try_wait().expect("poll the child") {
+            if let Some(status) = self.try_wait() {
                 return status;
             }
             if Instant::now() > deadline {
@@ -147,6 +153,11 @@ impl Process {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The exit status if the child has exited, without waiting.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("poll the child")
     }
 
     /// Closes the test's end of the stderr pipe: the child's next log
@@ -159,14 +170,16 @@ impl Process {
     /// closes it, so call it after [`Process::wait`] (or on a child that
     /// exits by itself).
     pub fn stderr_lines(&mut self) -> Vec<String> {
-        self.stderr_text()
+        self.stderr()
             .lines()
             .filter(|line| !line.trim().is_empty())
             .map(str::to_string)
             .collect()
     }
 
-    fn stderr_text(&mut self) -> String {
+    /// Everything the child wrote to stderr (read until it closes it, see
+    /// [`Process::stderr_lines`]); empty once read or closed.
+    pub fn stderr(&mut self) -> String {
         let mut text = String::new();
         if let Some(stderr) = self.child.stderr.as_mut() {
             let _ = stderr.read_to_string(&mut text);
