@@ -23,6 +23,8 @@
 //! - [`healthcheck`]: `pricepool healthcheck` for container probes.
 //! - [`config`]: flags with `PRICEPOOL_*` environment fallbacks.
 //! - [`telemetry`]: the tracing subscriber and the Prometheus recorder.
+//! - `testkit` (cargo feature `testkit`, on for tests and benches): the
+//!   fake Tibber server and the harness that runs the real binary.
 pub mod api;
 pub mod app;
 pub mod clock;
@@ -33,5 +35,6 @@ pub(crate) mod serve;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod upstream;

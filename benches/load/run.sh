@@ -107,7 +107,10 @@ install_tools() {
 
 build() {
     log "building release binaries"
-    (cd "$ROOT" && cargo build --release --bins --quiet)
+    # The service as shipped (no testkit), then the fake Tibber server,
+    # which needs the `testkit` feature.
+    (cd "$ROOT" && cargo build --release --bin pricepool --bin bench-snapshots --quiet)
+    (cd "$ROOT" && cargo build --release --features testkit --bin fake-tibber --quiet)
     BIN=$ROOT/target/release
 }
 

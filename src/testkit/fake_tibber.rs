@@ -29,7 +29,12 @@ use crate::pool::Interval;
 use crate::pool::days::{local_date, local_midnight};
 use crate::upstream::config::{Secret, TibberConfig};
 use crate::upstream::demo::{DemoMarket, DemoZone};
-use crate::upstream::tibber::{MAX_PAGE, decode_cursor, encode_cursor};
+
+use super::cursor;
+
+/// Tibber's largest page: `first`/`last` above it are capped (one week of
+/// quarter-hours). The server's own figure, not the client's.
+const PAGE_CAP: usize = 672;
 
 /// The token the fake accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "fake-token-5f3c9a";
@@ -581,12 +586,12 @@ fn price_info_range(
     let published_until = market.published_until(zone.zone, now);
     let first = number_arg(query, "priceInfoRange(", "first");
     let last = number_arg(query, "priceInfoRange(", "last");
-    let after = string_arg(query, "priceInfoRange(", "after").and_then(|c| decode_cursor(&c));
+    let after = string_arg(query, "priceInfoRange(", "after").and_then(|c| cursor::decode(&c));
     let mut nodes: Vec<Interval> = Vec::new();
     let mut has_next = false;
     if let Some(last) = last.filter(|_| first.is_none()) {
         let today_start = local_midnight(zone.zone, local_date(zone.zone, now));
-        let wanted = last.min(MAX_PAGE);
+        let wanted = last.min(PAGE_CAP);
         let mut date = local_date(zone.zone, today_start - chrono::Duration::seconds(1));
         while nodes.len() < wanted {
             let mut day = market.day(zone, date);
@@ -601,7 +606,7 @@ fn price_info_range(
         let surplus = nodes.len().saturating_sub(wanted);
         nodes.drain(..surplus);
     } else {
-        let wanted = first.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+        let wanted = first.unwrap_or(PAGE_CAP).min(PAGE_CAP);
         let from = after.unwrap_or(local_midnight(zone.zone, local_date(zone.zone, now)));
         let mut date = local_date(zone.zone, from);
         while nodes.len() <= wanted && local_midnight(zone.zone, date) < published_until {
@@ -624,7 +629,7 @@ fn price_info_range(
     }
     let end_cursor = nodes
         .last()
-        .map(|iv| encode_cursor(iv.starts_at, zone.zone));
+        .map(|iv| cursor::encode(iv.starts_at, zone.zone));
     let rendered: Vec<Value> = nodes.iter().map(|iv| node(iv, zone)).collect();
     let mut range = json!({"pageInfo": {"endCursor": end_cursor, "hasNextPage": has_next}});
     // Connections offer `edges { node }` as well as `nodes`; render what was asked.

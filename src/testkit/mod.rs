@@ -1,9 +1,14 @@
-//! Test and benchmark helpers that need real network behaviour: the fake
-//! Tibber server. Compiled into the library so integration tests, benches
-//! and the `fake-tibber` binary share one implementation.
+//! Test support that needs real network or process behaviour: the fake
+//! Tibber server (with its own cursor codec) and the harness that runs the
+//! real binary. Behind the `testkit` cargo feature, so the production
+//! binary does not contain it; the package's dev-dependency on itself turns
+//! it on for tests and benches, and the `fake-tibber` binary requires it.
 
 #![warn(missing_docs)]
 
+mod cursor;
 pub mod fake_tibber;
+pub mod process;
 
 pub use fake_tibber::{Call, DEFAULT_TOKEN, FakeTibber, Fault};
+pub use process::{Answer, Process};

@@ -1,5 +1,6 @@
 //! What the store's crash tests share: a small seeded random generator,
-//! so a failing run can be replayed with `PRICEPOOL_CRASH_SEED`.
+//! so a failing run can be replayed with `PRICEPOOL_CRASH_SEED`. The
+//! processes themselves run under `pricepool::testkit::process`.
 
 /// xorshift64: enough randomness for kill timing, no dependency.
 pub struct Xorshift(pub u64);
@@ -27,14 +28,4 @@ impl Xorshift {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
-}
-
-/// Sends SIGTERM (through `kill(1)`, no libc needed) and waits for the exit.
-pub fn stop_gracefully(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("run kill(1)");
-    assert!(sent.success(), "kill -TERM failed");
-    child.wait().expect("wait for the child")
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,8 +26,9 @@ use pricepool::store::{Saver, SaverConfig, SnapshotSource, Store};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-mod store_common;
-use store_common::Xorshift;
+use pricepool::testkit::Process;
+
+use crate::helpers::Xorshift;
 
 const CHILD_MODE: &str = "PRICEPOOL_CRASH_CHILD";
 const CHILD_DIR: &str = "PRICEPOOL_CRASH_DIR";
@@ -249,51 +250,47 @@ fn crash_child() {
     }
 }
 
-fn spawn_child(mode: &str, dir: &Path, log: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--ignored", "--nocapture", "-q"])
+fn spawn_child(mode: &str, dir: &Path, log: &Path) -> Process {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "crash::crash_child",
+            "--ignored",
+            "--nocapture",
+            "-q",
+        ])
         .env(CHILD_MODE, mode)
         .env(CHILD_DIR, dir)
         .env(CHILD_LOG, log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the child")
+        .stderr(Stdio::piped());
+    Process::spawn(command)
 }
 
 /// Waits until the child's log has `line` (it started and loaded). A child
 /// that exits first, or never gets there, fails the test with its exit
 /// status and stderr, so a failure on CI says why.
-fn wait_for_line(child: &mut Child, log: &Path, line: &str) {
+fn wait_for_line(child: &mut Process, log: &Path, line: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if std::fs::read_to_string(log).is_ok_and(|text| text.lines().any(|l| l == line)) {
             return;
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Some(status) = child.try_wait() {
             panic!(
                 "the child exited ({status}) before logging {line:?}: {}",
-                child_stderr(child)
+                child.stderr()
             );
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    child.kill();
     panic!(
         "the child never logged {line:?} within 30 s: {}",
-        child_stderr(child)
+        child.stderr()
     );
-}
-
-/// What an exited child wrote to its (piped) stderr.
-fn child_stderr(child: &mut Child) -> String {
-    let mut text = String::new();
-    if let Some(stderr) = child.stderr.as_mut() {
-        let _ = std::io::Read::read_to_string(stderr, &mut text);
-    }
-    text
 }
 
 /// What the child's log says about one home.
@@ -443,8 +440,7 @@ fn kill_9_at_random_moments_never_tears_or_loses_a_saved_snapshot() {
         };
         std::thread::sleep(Duration::from_millis(run_for));
         let killed_at = unix_micros();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
 
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.starts_with("loaded "), "cycle {cycle}: {text:.80}");
@@ -508,7 +504,8 @@ fn sigterm_flushes_every_change_and_exits_0() {
         let mut child = spawn_child("run", dir.path(), &log);
         wait_for_line(&mut child, &log, "ready");
         std::thread::sleep(Duration::from_millis(20 + rng.below(200)));
-        let exit = store_common::stop_gracefully(&mut child);
+        child.sigterm();
+        let exit = child.wait(Duration::from_secs(30));
         assert_eq!(exit.code(), Some(0), "run {run}: exit status");
         let events = read_events(&log, 0);
         let on_disk = check_directory(dir.path(), run);
@@ -529,11 +526,11 @@ fn a_second_process_on_a_locked_directory_fails_with_one_line_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let _held = Store::open(dir.path()).unwrap();
     let started = Instant::now();
-    let child = spawn_child("open", dir.path(), &PathBuf::from("/dev/null"));
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    let mut child = spawn_child("open", dir.path(), &PathBuf::from("/dev/null"));
+    let status = child.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(2));
     assert!(started.elapsed() < Duration::from_secs(5));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = child.stderr();
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(

@@ -31,14 +31,13 @@
 //!
 //!
 //! After each case the pool's snapshot, through JSON, must restore the same
-//! groups and intervals. Bad input is covered in `pool_bad_input.rs`.
+//! groups and intervals. Bad input is covered in `bad_input.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Days, Duration, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
 
 use pricepool::pool::{
     AddOutcome, EUROPE_QUARTER_HOURLY_FROM, Gap, HomeInfo, Interval, Pool, PoolConfig, PriceLevel,
@@ -66,14 +65,6 @@ const WINDOWS: [(&str, i64); 2] = [
     ("2025-09-22T00:00:00Z", 48 * 96),
     ("2026-03-02T00:00:00Z", 40 * 96),
 ];
-
-/// Default number of cases; `PROPTEST_CASES` overrides it.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn instant(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).expect("test instants are in chrono's range")
@@ -642,7 +633,7 @@ fn case_strategy() -> impl Strategy<Value = (usize, usize, usize, Vec<Op>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+    #![proptest_config(crate::config(64))]
 
     /// Random adds (overlapping ranges, both resolutions, duplicates inside an
     /// answer, random `fetched_at` and `now`), GC and queries agree with the

@@ -2,12 +2,11 @@
 //! rate limiting, transient failures, a hung upstream, authentication,
 //! malformed and non-JSON answers, the empty-data outage.
 
-mod upstream_common;
-
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use crate::helpers::{berlin_day, fast_config, setup, setup_with};
 use chrono::{DateTime, NaiveDate, Utc};
 use pricepool::clock::Clock;
 use pricepool::pool::{HomeInfo, Pool, PoolConfig};
@@ -16,7 +15,6 @@ use pricepool::upstream::{
     DemoMarket, IncompleteReason, Registry, Secret, Source, TibberConfig, UpstreamConfig,
     UpstreamErrorKind,
 };
-use upstream_common::{berlin_day, fast_config, setup, setup_with};
 
 const NOW: &str = "2026-01-14T13:30:00Z";
 

@@ -9,17 +9,14 @@
 //! `PRICEPOOL_SERVICE_SIGTERM_RUNS` (default 5) scale it.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use pricepool::store::format;
-use pricepool::testkit::FakeTibber;
+use pricepool::testkit::{FakeTibber, Process};
 
-mod store_common;
-use store_common::Xorshift;
+use crate::helpers::Xorshift;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_pricepool");
 const NOW: &str = "2025-10-26T12:00:00Z";
@@ -63,43 +60,17 @@ impl Upstream {
     }
 }
 
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
+/// GET on the service: status and body; `None` when the server is gone.
+fn get(service: &Process, path: &str) -> Option<(u16, String)> {
+    let answer = service.get(path).ok()?;
+    Some((answer.status, answer.body))
 }
 
-/// GET on 127.0.0.1: status and body; `None` when the server is gone.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let status = answer.get(9..12)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n")?.1;
-    // Chunked bodies: take the JSON between the first `{` and the last `}`.
-    let body = match (body.find(['{', '[']), body.rfind(['}', ']'])) {
-        (Some(start), Some(end)) if start <= end => &body[start..=end],
-        _ => body,
-    };
-    Some((status, body.to_owned()))
-}
-
-// The caller kills and waits for the child it gets back; a start that
-// never gets ready is killed and waited for here.
-#[allow(clippy::zombie_processes)]
-fn start_service(data_dir: &Path, upstream: &Upstream) -> (Child, u16) {
-    let port = free_port();
-    let mut child = Command::new(BINARY)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
+fn start_service(data_dir: &Path, upstream: &Upstream) -> Process {
+    let save_max_delay = format!("{}ms", SAVE_MAX_DELAY.as_millis());
+    Process::serve(
+        BINARY,
+        &[
             "--data-dir",
             data_dir.to_str().unwrap(),
             "--source",
@@ -116,31 +87,13 @@ fn start_service(data_dir: &Path, upstream: &Upstream) -> (Child, u16) {
             "--save-delay",
             SAVE_DELAY,
             "--save-max-delay",
-            &format!("{}ms", SAVE_MAX_DELAY.as_millis()),
-        ])
-        .env_remove("PRICEPOOL_API_TOKEN")
-        .env("PRICEPOOL_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn pricepool");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some((200, _)) = get(port, "/readyz") {
-            return (child, port);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pricepool never became ready");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+            &save_max_delay,
+        ],
+    )
 }
 
-fn homes(port: u16) -> Vec<String> {
-    let (status, body) = get(port, "/v1/homes").expect("homes");
+fn homes(service: &Process) -> Vec<String> {
+    let (status, body) = get(service, "/v1/homes").expect("homes");
     assert_eq!(status, 200, "{body}");
     let value: serde_json::Value = serde_json::from_str(&body).unwrap();
     let list = value
@@ -162,8 +115,8 @@ struct Served {
     cycle: usize,
 }
 
-fn intervals_of(port: u16, home: &str, date: NaiveDate) -> Option<serde_json::Value> {
-    let (status, body) = get(port, &format!("/v1/homes/{home}/intervals?date={date}"))?;
+fn intervals_of(service: &Process, home: &str, date: NaiveDate) -> Option<serde_json::Value> {
+    let (status, body) = get(service, &format!("/v1/homes/{home}/intervals?date={date}"))?;
     if status != 200 {
         return None;
     }
@@ -191,7 +144,7 @@ fn check_files(data_dir: &Path) -> usize {
 /// Re-reads every day served long enough before `stop`; all must come
 /// from the restored snapshots.
 fn verify_restored(
-    port: u16,
+    service: &Process,
     upstream: &Upstream,
     served: &HashMap<(String, NaiveDate), Served>,
     stop: Instant,
@@ -204,7 +157,7 @@ fn verify_restored(
             continue;
         }
         let calls_before = upstream.price_calls();
-        let again = intervals_of(port, home, *date)
+        let again = intervals_of(service, home, *date)
             .unwrap_or_else(|| panic!("cycle {cycle}: {home} {date} not served after restart"));
         assert_eq!(again, day.intervals, "cycle {cycle}: {home} {date} changed");
         if upstream.price_calls() != calls_before {
@@ -235,11 +188,11 @@ fn the_service_killed_at_random_moments_serves_every_saved_day_without_refetchin
     let (mut n_checked, mut n_temp) = (0, 0);
     let started = Instant::now();
     for cycle in 0..cycles {
-        let (mut child, port) = start_service(data_dir.path(), &upstream);
-        let home_ids = homes(port);
+        let mut service = start_service(data_dir.path(), &upstream);
+        let home_ids = homes(&service);
         assert!(!home_ids.is_empty());
         if let Some(killed) = last_kill {
-            n_checked += verify_restored(port, &upstream, &served, killed, cycle);
+            n_checked += verify_restored(&service, &upstream, &served, killed, cycle);
         }
         // Clients load days until the kill, which comes at a random moment.
         // Half the kills come early (start-up, first saves), half after
@@ -253,7 +206,7 @@ fn the_service_killed_at_random_moments_serves_every_saved_day_without_refetchin
         while began.elapsed() < kill_after {
             let home = home_ids[rng.below(home_ids.len() as u64) as usize].clone();
             let date = day_within_a_month(&mut rng);
-            if let Some(intervals) = intervals_of(port, &home, date) {
+            if let Some(intervals) = intervals_of(&service, &home, date) {
                 served.entry((home, date)).or_insert(Served {
                     intervals,
                     at: Instant::now(),
@@ -261,8 +214,7 @@ fn the_service_killed_at_random_moments_serves_every_saved_day_without_refetchin
                 });
             }
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        service.kill();
         let killed = Instant::now();
         // Days served too shortly before the kill may or may not be on
         // disk: no longer required (a later cycle may serve them again).
@@ -270,10 +222,9 @@ fn the_service_killed_at_random_moments_serves_every_saved_day_without_refetchin
         last_kill = Some(killed);
         n_temp += check_files(data_dir.path());
     }
-    let (mut child, port) = start_service(data_dir.path(), &upstream);
-    n_checked += verify_restored(port, &upstream, &served, last_kill.unwrap(), cycles);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut service = start_service(data_dir.path(), &upstream);
+    n_checked += verify_restored(&service, &upstream, &served, last_kill.unwrap(), cycles);
+    service.kill();
     assert_eq!(
         check_files(data_dir.path()),
         0,
@@ -297,20 +248,19 @@ fn the_service_stopped_with_sigterm_exits_0_and_loses_nothing() {
     let mut served: HashMap<(String, NaiveDate), Served> = HashMap::new();
     let mut n_checked = 0;
     for run in 0..=runs {
-        let (mut child, port) = start_service(data_dir.path(), &upstream);
+        let mut service = start_service(data_dir.path(), &upstream);
         // Everything served before a graceful stop must be back.
         let stop = Instant::now() + SAVE_MAX_DELAY + SLACK;
-        n_checked += verify_restored(port, &upstream, &served, stop, run);
+        n_checked += verify_restored(&service, &upstream, &served, stop, run);
         if run == runs {
-            child.kill().unwrap();
-            child.wait().unwrap();
+            service.kill();
             break;
         }
-        let home_ids = homes(port);
+        let home_ids = homes(&service);
         for _ in 0..1 + rng.below(6) {
             let home = home_ids[rng.below(home_ids.len() as u64) as usize].clone();
             let date = day_within_a_month(&mut rng);
-            if let Some(intervals) = intervals_of(port, &home, date) {
+            if let Some(intervals) = intervals_of(&service, &home, date) {
                 served.entry((home, date)).or_insert(Served {
                     intervals,
                     at: Instant::now() - SAVE_MAX_DELAY - SLACK,
@@ -318,7 +268,8 @@ fn the_service_stopped_with_sigterm_exits_0_and_loses_nothing() {
                 });
             }
         }
-        let exit = store_common::stop_gracefully(&mut child);
+        service.sigterm();
+        let exit = service.wait(Duration::from_secs(30));
         assert_eq!(exit.code(), Some(0), "run {run}");
         assert_eq!(check_files(data_dir.path()), 0);
     }

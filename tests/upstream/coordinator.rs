@@ -2,11 +2,10 @@
 //! single-flight, the negative cache, the fewest calls, the call budget and
 //! DST days.
 
-mod upstream_common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::helpers::{berlin_day, fast_config, setup};
 use chrono::{DateTime, NaiveDate, Utc};
 use pricepool::pool::days::local_day;
 use pricepool::testkit::{FakeTibber, Fault};
@@ -14,7 +13,6 @@ use pricepool::upstream::{Answer, FetchError, Home};
 use pricepool::upstream::{IncompleteReason, UpstreamConfig, UpstreamErrorKind};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
-use upstream_common::{berlin_day, fast_config, setup};
 
 /// `n` concurrent requests for `[start, end)`, their answers in order.
 async fn concurrently(

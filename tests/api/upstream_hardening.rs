@@ -4,15 +4,11 @@
 //! that cannot be real without retrying them, never quotes them to
 //! clients, follows no redirect and holds no answer beyond its size cap.
 
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::helpers::{TestApp, assert_problem, start_fake_tibber};
 use chrono::{DateTime, Utc};
-use helpers::{TestApp, assert_problem, start_fake_tibber};
 use pricepool::testkit::{FakeTibber, Fault};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -31,9 +27,9 @@ fn at(text: &str) -> DateTime<Utc> {
 /// The service against `fake`, with an upstream timeout long enough for
 /// the debug-built fake to render 100,000 nodes (a timeout is retried).
 async fn spawn_patient_app(fake: &FakeTibber) -> TestApp {
-    let mut flags = helpers::tibber_flags(fake);
+    let mut flags = crate::helpers::tibber_flags(fake);
     flags.extend(["--upstream-timeout", "20s", "--fetch-deadline", "30s"]);
-    helpers::spawn_app_with(&flags).await
+    crate::helpers::spawn_app_with(&flags).await
 }
 
 /// A service against a fresh fake, today's recent window fetched (so the
@@ -195,8 +191,8 @@ fn start_binary(fake: &FakeTibber, data_dir: &std::path::Path) -> (Child, u16) {
     let child = Command::new(env!("CARGO_BIN_EXE_pricepool"))
         .args(["--listen", &listen, "--data-dir"])
         .arg(data_dir)
-        .args(["--now", helpers::FALL_BACK_MORNING, "--no-prefetch"])
-        .args(helpers::tibber_flags(fake))
+        .args(["--now", crate::helpers::FALL_BACK_MORNING, "--no-prefetch"])
+        .args(crate::helpers::tibber_flags(fake))
         .args(["--upstream-timeout", "20s", "--fetch-deadline", "30s"])
         .env_remove("PRICEPOOL_API_TOKEN")
         .env("PRICEPOOL_LOG", "warn")

@@ -1,15 +1,13 @@
 //! The token never appears in a captured log line, an error message, a
 //! status or Debug output, across successes and every kind of failure.
 
-mod upstream_common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::helpers::{berlin_day, fast_config, setup_with};
 use pricepool::testkit::{FakeTibber, Fault};
 use pricepool::upstream::{Secret, Source, UpstreamConfig};
-use upstream_common::{berlin_day, fast_config, setup_with};
 
 /// Collects everything the subscriber writes.
 #[derive(Clone, Default)]

@@ -11,7 +11,6 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use proptest::prelude::*;
-use proptest::test_runner::Config as ProptestConfig;
 
 use pricepool::pool::{
     EARLIEST_START_SECONDS, END_OF_STARTS_SECONDS, HomeInfo, Interval, IntervalError, Pool,
@@ -20,13 +19,6 @@ use pricepool::pool::{
 
 /// 2026-01-05T00:00:00Z, where the pool's cached days start.
 const CACHED_FROM: i64 = 1_767_571_200;
-
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn home() -> HomeInfo {
     HomeInfo {
@@ -156,7 +148,7 @@ fn instant(secs: i64) -> DateTime<Utc> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+    #![proptest_config(crate::config(256))]
 
     /// A garbage answer is a typed error that leaves the pool as it was, or,
     /// when every interval is valid (however far in the past or future), an

@@ -2,16 +2,14 @@
 //! tomorrow right after publication, so the first query of the day is a hit;
 //! stops on cancellation; can be disabled.
 
-mod upstream_common;
-
 use std::time::Duration;
 
+use crate::helpers::{berlin_day, fast_config, setup};
 use chrono::NaiveDate;
 use pricepool::pool::days::local_day;
 use pricepool::upstream::UpstreamConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use upstream_common::{berlin_day, fast_config, setup};
 
 // A second before 13:00 in Berlin.
 const JUST_BEFORE_PUBLICATION: &str = "2026-01-14T11:59:59Z";
