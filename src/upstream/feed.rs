@@ -26,6 +26,7 @@ use super::coordinator::{
 };
 use super::error::{FetchError, IncompleteReason, UpstreamError};
 use super::gate::CallGate;
+use super::market::Market;
 use super::plan::{collect_range, plan_calls, tiles};
 use super::source::{FetchRequest, PriceSource, Source};
 use super::tibber::INTERVALS_PER_CALL;
@@ -59,6 +60,8 @@ pub(crate) struct Feed {
 struct FeedShared {
     /// The feed's identity: id, zone, currency (the pool's).
     info: HomeInfo,
+    /// The bidding zone of a market feed; `None` for a home's own feed.
+    market: Option<Market>,
     context: Arc<FeedContext>,
     /// The cache. std Mutex: held only for pool calls (microseconds), never
     /// across `.await`. Lock order: `coordinator` before `pool`.
@@ -75,6 +78,7 @@ impl Feed {
         Feed {
             inner: Arc::new(FeedShared {
                 info: pool.home().clone(),
+                market: None,
                 context,
                 pool: Mutex::new(pool),
                 coordinator: Mutex::new(coordinator),
@@ -231,13 +235,20 @@ impl Feed {
         let deadline = tokio::time::Instant::now() + context.config.fetch_deadline;
         let request = FetchRequest {
             home: self.inner.info.clone(),
+            market: self.inner.market,
             start,
             end,
             now,
             deadline,
             quarter_hourly_from: context.pool_config.quarter_hourly_from,
         };
-        let span = tracing::info_span!("upstream_fetch", home = %self.inner.info.id, %start, %end);
+        let span = tracing::info_span!(
+            "upstream_fetch",
+            home = %self.inner.info.id,
+            market = request.market.map(Market::name),
+            %start,
+            %end
+        );
         let fetch = context
             .source
             .fetch(&request, &context.gate)

@@ -14,6 +14,7 @@
 //! - `source`: the `PriceSource` trait and `Source` (demo | tibber);
 //!   `demo`: the offline market; `tibber`: the GraphQL client
 //!   (`tibber_answer` reads its answers).
+//! - `market`: the bidding zones, their zones and ENTSO-E codes.
 //! - `http`: the bounded, non-redirecting HTTP exchange sources use.
 //! - `validate`: what of an answer is trusted (applied in `Source::fetch`).
 //! - `error`, `config`.
@@ -32,6 +33,7 @@ pub(crate) mod feed;
 pub(crate) mod gate;
 pub(crate) mod home;
 pub(crate) mod http;
+pub(crate) mod market;
 pub(crate) mod plan;
 pub(crate) mod prefetch;
 pub(crate) mod registry;
@@ -48,5 +50,6 @@ pub use demo::{DemoMarket, DemoZone};
 pub use error::{FetchError, IncompleteReason, UpstreamError, UpstreamErrorKind};
 pub use feed::ChangeHook;
 pub use home::Home;
+pub use market::{Market, UnknownMarket};
 pub use registry::Registry;
 pub use source::Source;

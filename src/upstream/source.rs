@@ -13,6 +13,7 @@ use super::config::TibberConfig;
 use super::demo::DemoMarket;
 use super::error::UpstreamError;
 use super::gate::CallGate;
+use super::market::Market;
 use super::tibber::TibberSource;
 use super::validate::{self, Trust};
 use crate::pool::{HomeInfo, Interval};
@@ -44,8 +45,11 @@ pub trait PriceSource: Send + Sync {
 /// One fetch the coordinator asks a source for.
 #[derive(Debug, Clone)]
 pub struct FetchRequest {
-    /// The home to fetch for (its id and zone).
+    /// The feed to fetch for: its id, zone and currency (a Tibber home, or
+    /// a market feed such as `DE-LU-EUR` in its market's zone).
     pub home: HomeInfo,
+    /// The bidding zone of a market feed; `None` for a Tibber or demo home.
+    pub market: Option<Market>,
     /// Wanted intervals start in `[start, end)`.
     pub start: DateTime<Utc>,
     /// End of the wanted range (exclusive).

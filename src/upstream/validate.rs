@@ -187,6 +187,7 @@ mod tests {
     fn request(start: &str, end: &str, now: &str) -> FetchRequest {
         FetchRequest {
             quarter_hourly_from: crate::pool::EUROPE_QUARTER_HOURLY_FROM,
+            market: None,
             home: HomeInfo {
                 id: "demo".into(),
                 zone: Berlin,
