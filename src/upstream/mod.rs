@@ -14,6 +14,7 @@
 //! - `source`: the `PriceSource` trait and `Source` (demo | tibber);
 //!   `demo`: the offline market; `tibber`: the GraphQL client
 //!   (`tibber_answer` reads its answers).
+//! - `provider`: the market price providers and what each covers.
 //! - `market`: the bidding zones, their zones and ENTSO-E codes.
 //! - `http`: the bounded, non-redirecting HTTP exchange sources use.
 //! - `validate`: what of an answer is trusted (applied in `Source::fetch`).
@@ -36,6 +37,7 @@ pub(crate) mod http;
 pub(crate) mod market;
 pub(crate) mod plan;
 pub(crate) mod prefetch;
+pub(crate) mod provider;
 pub(crate) mod registry;
 pub(crate) mod source;
 pub(crate) mod tibber;
@@ -51,5 +53,6 @@ pub use error::{FetchError, IncompleteReason, UpstreamError, UpstreamErrorKind};
 pub use feed::ChangeHook;
 pub use home::Home;
 pub use market::{Market, UnknownMarket};
+pub use provider::{Provider, UnknownProvider};
 pub use registry::Registry;
 pub use source::Source;
