@@ -162,11 +162,11 @@ impl Store {
     /// Files in an older schema are migrated and written again.
     pub fn load_all(&self, pool_config: &PoolConfig, now: DateTime<Utc>) -> LoadReport {
         let mut report = LoadReport::default();
-        let names = match self.inner.fs.list_dir(&self.inner.homes_dir) {
+        let names = match self.inner.fs.list_dir(&self.dir) {
             Ok(names) => names,
             Err(error) => {
                 tracing::error!(
-                    dir = %self.inner.homes_dir.display(),
+                    dir = %self.dir.display(),
                     %error,
                     "cannot list the snapshot directory; starting without snapshots"
                 );
@@ -182,7 +182,7 @@ impl Store {
         names.sort();
         let loaded = self.load_files(&names, pool_config, now);
         for (name, result) in names.iter().zip(loaded) {
-            let path = self.inner.homes_dir.join(name);
+            let path = self.dir.join(name);
             let home_id = names::decode_home_id(name.trim_end_matches(".json"));
             match result {
                 Ok((pool, schema)) => {
@@ -233,7 +233,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Vec<LoadResult> {
         let load = |name: &String| -> LoadResult {
-            let path = self.inner.homes_dir.join(name);
+            let path = self.dir.join(name);
             let home_id = names::decode_home_id(name.trim_end_matches(".json"));
             // A file must not be able to take the process down, even
             // through a bug in a decoder: a panic quarantines the file.

@@ -9,6 +9,7 @@
 //! {data_dir}/homes/{home}.json.tmp-{pid}-{n}   a write in progress; removed at open
 //! {data_dir}/homes/{home}.json.corrupt-{UTC}   a file that could not be used, moved aside
 //! {data_dir}/homes/{home}.json.unsupported-v{N} a file from a newer build, moved aside
+//! {data_dir}/markets/{market}-{currency}.json  one snapshot per market feed, same rules
 //! ```
 //!
 //! `{home}` is the home id made safe for a file name by [`names`].
@@ -65,8 +66,11 @@ use names::HomeIdError;
 pub use load::{LoadReport, Migrated, QuarantineReason, Quarantined, max_snapshot_bytes};
 pub use saver::{SaveStatus, Saver, SaverConfig, SnapshotSource};
 
-/// The directory under `data_dir` that holds the snapshot files.
+/// The directory under `data_dir` that holds the homes' snapshot files.
 pub const HOMES_DIR: &str = "homes";
+
+/// The directory under `data_dir` that holds the market feeds' snapshots.
+pub const MARKETS_DIR: &str = "markets";
 
 /// Why the store could not be opened. The app prints it as one line and
 /// exits non-zero.
@@ -163,12 +167,15 @@ pub enum SaveError {
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
+    /// The directory of this store's snapshot files: `homes/`, or
+    /// `markets/` for the store [`Store::markets`] returns. Both share the
+    /// data directory's lock.
+    dir: Arc<PathBuf>,
 }
 
 #[derive(Debug)]
 struct StoreInner {
     data_dir: PathBuf,
-    homes_dir: PathBuf,
     fs: Arc<dyn FileSystem>,
     /// One mutex per home, held for the whole of one write of its file so
     /// that two writes of one home never overlap, whoever calls. std
@@ -216,9 +223,9 @@ impl Store {
         fs.create_dir_all(&homes_dir)
             .map_err(io_error("create homes/ in"))?;
         let store = Store {
+            dir: Arc::new(homes_dir),
             inner: Arc::new(StoreInner {
                 data_dir,
-                homes_dir,
                 fs,
                 writers: Mutex::default(),
                 blocked: Mutex::default(),
@@ -235,16 +242,40 @@ impl Store {
         &self.inner.data_dir
     }
 
-    /// The directory holding the snapshot files.
+    /// The directory holding this store's snapshot files.
     pub fn homes_dir(&self) -> &Path {
-        &self.inner.homes_dir
+        &self.dir
+    }
+
+    /// The store of market feeds' snapshots, `{data_dir}/markets/`: the same
+    /// lock, atomic writes and quarantine, one file per market feed
+    /// (`DE-LU-EUR.json`).
+    pub fn markets(&self) -> Result<Store, StoreError> {
+        let dir = self.inner.data_dir.join(MARKETS_DIR);
+        let markets = Store {
+            inner: Arc::clone(&self.inner),
+            dir: Arc::new(dir.clone()),
+        };
+        let io_error = |action: &'static str| {
+            let dir = dir.clone();
+            move |source| StoreError::Io {
+                dir,
+                action,
+                source,
+            }
+        };
+        self.inner
+            .fs
+            .create_dir_all(&markets.dir)
+            .map_err(io_error("create"))?;
+        markets.remove_temp_files().map_err(io_error("list"))?;
+        Ok(markets)
     }
 
     /// Where the snapshot of `home_id` lives.
     pub fn snapshot_path(&self, home_id: &str) -> Result<PathBuf, HomeIdError> {
         Ok(self
-            .inner
-            .homes_dir
+            .dir
             .join(format!("{}.json", names::encode_home_id(home_id)?)))
     }
 
@@ -253,12 +284,12 @@ impl Store {
     fn remove_temp_files(&self) -> io::Result<()> {
         let fs = &self.inner.fs;
         let mut n_removed = 0;
-        for name in fs.list_dir(&self.inner.homes_dir)? {
+        for name in fs.list_dir(&self.dir)? {
             let Some(name) = name.to_str() else { continue };
             if !name.contains(TEMP_INFIX) {
                 continue;
             }
-            let path = self.inner.homes_dir.join(name);
+            let path = self.dir.join(name);
             match fs.remove_file(&path) {
                 Ok(()) => n_removed += 1,
                 Err(error) => tracing::warn!(
@@ -271,7 +302,7 @@ impl Store {
         if n_removed > 0 {
             tracing::info!(
                 n_removed,
-                dir = %self.inner.homes_dir.display(),
+                dir = %self.dir.display(),
                 "removed temp files left by an interrupted write"
             );
         }
@@ -312,17 +343,17 @@ impl Store {
         };
         let _writing = lock_ignoring_poison(&writer);
         self.ensure_locked()?;
-        let path = self.inner.homes_dir.join(&name);
+        let path = self.dir.join(&name);
         self.unblock(&path, saved_at)?;
         // `homes/` may have been deleted while we run: create it again
         // rather than fail every save until exit (one `stat` when it exists).
-        let homes_dir = &self.inner.homes_dir;
+        let homes_dir = &self.dir;
         self.inner
             .fs
             .create_dir_all(homes_dir)
             .map_err(|source| WriteError {
                 step: fs::WriteStep::Create,
-                path: homes_dir.clone(),
+                path: homes_dir.to_path_buf(),
                 source,
             })?;
         let bytes =
@@ -438,7 +469,7 @@ impl Store {
             target = path.with_file_name(format!("{base}-{n}"));
         }
         fs.rename(path, &target)?;
-        fs.sync_dir(&self.inner.homes_dir)?;
+        fs.sync_dir(&self.dir)?;
         Ok(target)
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::answer::Unfetched;
 use super::error::{FetchError, IncompleteReason, UpstreamErrorKind};
+use super::failover::Attempt;
 use super::gate::Cooldown;
 use super::plan::{Call, split_at, subtract};
 use crate::pool::{Gap, Interval};
@@ -33,6 +34,19 @@ pub struct UpstreamStatus {
     pub last_error: Option<StatusError>,
     /// No fetch before this instant (the feed's cooldown after a failure,
     /// or the source's after a 429 or a refused token).
+    pub next_retry: Option<DateTime<Utc>>,
+}
+
+/// One source's health within a feed, for `/v1/homes` and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceStatus {
+    /// The source (`tibber`, `energy-charts`, …).
+    pub name: &'static str,
+    /// When it last answered.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Its last failure, if it came after its last success.
+    pub last_error: Option<StatusError>,
+    /// It is not asked before this instant.
     pub next_retry: Option<DateTime<Utc>>,
 }
 
@@ -101,6 +115,8 @@ pub(crate) struct Coordinator {
     /// After a failed fetch, no new fetch before it ends.
     cooldown: Option<Cooldown>,
     next_flight_id: u64,
+    /// Each source's health, in the feed's order.
+    sources: Vec<SourceStatus>,
 }
 
 impl Coordinator {
@@ -114,6 +130,14 @@ impl Coordinator {
                 ..UpstreamStatus::default()
             },
             ..Coordinator::default()
+        }
+    }
+
+    /// A pool was restored under this coordinator: its last fetch is the
+    /// last success known.
+    pub(crate) fn restored(&mut self, last_fetch: Option<DateTime<Utc>>) {
+        if self.status.last_success < last_fetch {
+            self.status.last_success = last_fetch;
         }
     }
 
@@ -221,6 +245,60 @@ impl Coordinator {
         self.status.next_retry = error.retry_at;
         self.cooldown = cooldown.holds_off_feed().then_some(cooldown);
         error
+    }
+
+    /// Records what each source did in a call that ended at `finished`.
+    pub(crate) fn record_attempts(&mut self, attempts: &[Attempt], finished: DateTime<Utc>) {
+        for attempt in attempts {
+            let status = match self.sources.iter_mut().find(|s| s.name == attempt.source) {
+                Some(status) => status,
+                None => {
+                    self.sources.push(SourceStatus {
+                        name: attempt.source,
+                        last_success: None,
+                        last_error: None,
+                        next_retry: None,
+                    });
+                    let last = self.sources.len() - 1;
+                    &mut self.sources[last]
+                }
+            };
+            match &attempt.failure {
+                None => {
+                    status.last_success = Some(finished);
+                    status.last_error = None;
+                    status.next_retry = None;
+                }
+                Some(cooldown) => {
+                    status.last_error = Some(StatusError {
+                        kind: cooldown.error.kind,
+                        message: cooldown.error.message.clone(),
+                        at: finished,
+                    });
+                    status.next_retry = cooldown.until();
+                }
+            }
+        }
+    }
+
+    /// Each source's health, `names` in the feed's order (a source not asked
+    /// yet reports nothing but its name).
+    pub(crate) fn source_statuses(&self, names: &[&'static str]) -> Vec<SourceStatus> {
+        names
+            .iter()
+            .map(|name| {
+                self.sources
+                    .iter()
+                    .find(|status| status.name == *name)
+                    .cloned()
+                    .unwrap_or(SourceStatus {
+                        name,
+                        last_success: None,
+                        last_error: None,
+                        next_retry: None,
+                    })
+            })
+            .collect()
     }
 
     /// Why the upstream lacked `missing` after answering: the soonest

@@ -21,14 +21,15 @@ use super::answer::{Answer, Gathered};
 use super::calendar;
 use super::config::UpstreamConfig;
 use super::coordinator::{
-    Coordinator, FlightResult, FlightWait, NegativeEntry, NewFlight, Triage, UpstreamStatus,
-    lost_flight,
+    Coordinator, FlightResult, FlightWait, NegativeEntry, NewFlight, SourceStatus, Triage,
+    UpstreamStatus, lost_flight,
 };
 use super::error::{FetchError, IncompleteReason, UpstreamError};
-use super::gate::CallGate;
+use super::failover::{self, GatedSource, all_cooling};
+use super::gate::Cooldown;
 use super::market::Market;
 use super::plan::{collect_range, plan_calls, tiles};
-use super::source::{FetchRequest, PriceSource, Source};
+use super::source::FetchRequest;
 use super::tibber::INTERVALS_PER_CALL;
 use crate::clock::Clock;
 use crate::pool::{Gap, HomeInfo, Interval, Pool, PoolConfig, Resolution};
@@ -39,9 +40,6 @@ pub type ChangeHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What every feed of a registry shares.
 pub(crate) struct FeedContext {
-    pub(crate) source: Source,
-    /// The source's budget and cooldowns.
-    pub(crate) gate: CallGate,
     pub(crate) config: UpstreamConfig,
     pub(crate) pool_config: PoolConfig,
     pub(crate) clock: Clock,
@@ -62,6 +60,8 @@ struct FeedShared {
     info: HomeInfo,
     /// The bidding zone of a market feed; `None` for a home's own feed.
     market: Option<Market>,
+    /// Asked in order (failover); each with its provider's gate.
+    sources: Arc<[GatedSource]>,
     context: Arc<FeedContext>,
     /// The cache. std Mutex: held only for pool calls (microseconds), never
     /// across `.await`. Lock order: `coordinator` before `pool`.
@@ -72,13 +72,20 @@ struct FeedShared {
 }
 
 impl Feed {
-    /// A feed serving `pool` (restored or empty).
-    pub(crate) fn new(pool: Pool, context: Arc<FeedContext>) -> Feed {
+    /// A feed serving `pool` (restored or empty), priced by `sources` in
+    /// order; `market` for a market feed.
+    pub(crate) fn new(
+        pool: Pool,
+        market: Option<Market>,
+        sources: Arc<[GatedSource]>,
+        context: Arc<FeedContext>,
+    ) -> Feed {
         let coordinator = Coordinator::new(pool.last_fetch());
         Feed {
             inner: Arc::new(FeedShared {
                 info: pool.home().clone(),
-                market: None,
+                market,
+                sources,
                 context,
                 pool: Mutex::new(pool),
                 coordinator: Mutex::new(coordinator),
@@ -93,8 +100,28 @@ impl Feed {
 
     /// The feed's upstream health.
     pub(crate) fn status(&self) -> UpstreamStatus {
-        let source_cooldown = self.inner.context.gate.cooldown();
+        let source_cooldown = all_cooling(&self.inner.sources);
         self.lock_coordinator().status(source_cooldown)
+    }
+
+    /// Each source's health, in the feed's order.
+    pub(crate) fn source_statuses(&self) -> Vec<SourceStatus> {
+        let names: Vec<&'static str> = self.inner.sources.iter().map(GatedSource::name).collect();
+        let mut statuses = self.lock_coordinator().source_statuses(&names);
+        for (status, upstream) in statuses.iter_mut().zip(self.inner.sources.iter()) {
+            if let Some(until) = upstream.gate.cooldown().and_then(|c| c.until()) {
+                status.next_retry = Some(status.next_retry.map_or(until, |t| t.max(until)));
+            }
+        }
+        statuses
+    }
+
+    /// Replaces the pool with one restored from a snapshot (a market feed
+    /// declared before its snapshot was read).
+    pub(crate) fn restore(&self, pool: Pool) {
+        let last_fetch = pool.last_fetch();
+        *self.lock_pool() = pool;
+        self.lock_coordinator().restored(last_fetch);
     }
 
     fn lock_pool(&self) -> MutexGuard<'_, Pool> {
@@ -190,7 +217,7 @@ impl Feed {
                 now,
                 horizon: calendar::publication_horizon(zone, now),
                 next_publication: calendar::next_publication(zone, &context.config, now),
-                source_cooldown: context.gate.cooldown(),
+                source_cooldown: all_cooling(&self.inner.sources),
             },
         );
         let calls = plan_calls(
@@ -249,17 +276,19 @@ impl Feed {
             %start,
             %end
         );
-        let fetch = context
-            .source
-            .fetch(&request, &context.gate)
-            .instrument(span.clone());
-        let outcome = match tokio::time::timeout_at(deadline, fetch).await {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::Timeout(context.config.fetch_deadline)),
-        };
+        let fetched = failover::fetch(&self.inner.sources, &request, context.config.fetch_deadline)
+            .instrument(span.clone())
+            .await;
         let finished = context.clock.now();
-        let result = outcome.and_then(|intervals| self.add_fetched(intervals, finished));
+        let result = match fetched.result {
+            Ok(intervals) => self.add_fetched(intervals, finished).map_err(|error| {
+                let cooldown = Cooldown::lasting(&error, context.config.error_cooldown, finished);
+                (error, cooldown)
+            }),
+            Err(failure) => Err(failure),
+        };
         let mut coordinator = self.lock_coordinator();
+        coordinator.record_attempts(&fetched.attempts, finished);
         match result {
             Ok(intervals) => {
                 tracing::info!(parent: &span, n_intervals = intervals.len(), "fetched");
@@ -267,8 +296,7 @@ impl Feed {
                 coordinator.succeeded(id, finished, negatives);
                 Ok(intervals)
             }
-            Err(error) => {
-                let cooldown = context.gate.cooldown_after(&error);
+            Err((error, cooldown)) => {
                 let retry_at = cooldown.until();
                 tracing::warn!(parent: &span, kind = %error.kind(), error = %error, ?retry_at, "fetch failed; serving cache until retry");
                 Err(coordinator.failed(id, finished, cooldown))

@@ -30,6 +30,18 @@ pub struct Cooldown {
 }
 
 impl Cooldown {
+    /// A wait of `wait` from `now` (the service clock) after `error`.
+    pub fn lasting(error: &UpstreamError, wait: Duration, now: DateTime<Utc>) -> Cooldown {
+        Cooldown {
+            error: FetchError {
+                kind: error.kind(),
+                message: error.to_string(),
+                retry_at: Some(now + chrono::Duration::from_std(wait).unwrap_or_default()),
+            },
+            until_instant: Instant::now() + wait,
+        }
+    }
+
     /// Whether the wait is still running.
     pub fn is_active(&self) -> bool {
         self.until_instant > Instant::now()
@@ -105,14 +117,7 @@ impl CallGate {
             }
             _ => self.config.error_cooldown,
         };
-        Cooldown {
-            error: FetchError {
-                kind: error.kind(),
-                message: error.to_string(),
-                retry_at: Some(now + chrono::Duration::from_std(wait).unwrap_or_default()),
-            },
-            until_instant: Instant::now() + wait,
-        }
+        Cooldown::lasting(error, wait, now)
     }
 
     /// Holds every call of this gate off during `cooldown`; never shortens

@@ -1,20 +1,27 @@
 //! `Home`: what a client asks about. A home has an identity (id, zone,
-//! currency) and reads its prices through a [`Feed`]; today every home has
-//! a feed of its own (its Tibber subscription, or its demo-market zone).
+//! currency) and reads its prices through a [`Feed`]: a feed of its own (its
+//! Tibber subscription, its demo-market zone), or its market's feed, shared
+//! by every home on that market and currency, with the home's tariff
+//! applied to the spot prices.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::answer::Answer;
-use super::coordinator::UpstreamStatus;
+use super::coordinator::{SourceStatus, UpstreamStatus};
 use super::error::FetchError;
 use super::feed::{Feed, record_cache_hit};
 use crate::pool::{HomeInfo, Pool};
+use crate::tariff::Tariff;
 
 /// One home. Cheap to clone.
 #[derive(Clone)]
 pub struct Home {
     info: HomeInfo,
     feed: Feed,
+    /// A market home's tariff; `None` for a home its source prices whole.
+    tariff: Option<Arc<Tariff>>,
 }
 
 impl std::fmt::Debug for Home {
@@ -24,8 +31,8 @@ impl std::fmt::Debug for Home {
 }
 
 impl Home {
-    pub(crate) fn new(info: HomeInfo, feed: Feed) -> Home {
-        Home { info, feed }
+    pub(crate) fn new(info: HomeInfo, feed: Feed, tariff: Option<Arc<Tariff>>) -> Home {
+        Home { info, feed, tariff }
     }
 
     /// Who the home is: id, zone, currency.
@@ -58,6 +65,11 @@ impl Home {
         self.feed.status()
     }
 
+    /// The health of each of the feed's sources, in failover order.
+    pub fn source_statuses(&self) -> Vec<SourceStatus> {
+        self.feed.source_statuses()
+    }
+
     /// Every interval starting in `[start, end)` that the upstream has, from
     /// the cache or fetched; what is missing and why when incomplete. An
     /// error only when the upstream failed and nothing of the range is cached.
@@ -66,6 +78,12 @@ impl Home {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Answer, FetchError> {
-        self.feed.intervals(start, end).await
+        let mut answer = self.feed.intervals(start, end).await?;
+        if let Some(tariff) = &self.tariff {
+            for interval in &mut answer.intervals {
+                *interval = tariff.apply(interval, self.info.zone);
+            }
+        }
+        Ok(answer)
     }
 }

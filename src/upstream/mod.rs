@@ -5,6 +5,7 @@
 //! - `registry`: the home map and discovery.
 //! - `home`: `Home`, what a client asks about; reads through a feed.
 //! - `feed`: a feed's pool and coordinator; `intervals()` orchestrates.
+//! - `failover`: a feed's sources asked in order, each with its gate.
 //! - `coordinator`: flights (single-flight), negative cache, cooldown, status.
 //! - `plan`: the pure arithmetic of gaps and calls.
 //! - `answer`: `Answer`, complete or with what is missing and why.
@@ -30,6 +31,7 @@ pub(crate) mod config;
 pub(crate) mod coordinator;
 pub(crate) mod demo;
 pub(crate) mod error;
+pub(crate) mod failover;
 pub(crate) mod feed;
 pub(crate) mod gate;
 pub(crate) mod home;
@@ -47,12 +49,12 @@ pub(crate) mod validate;
 pub use answer::{Answer, Coverage, Shortfall};
 pub use budget::Priority;
 pub use config::{Secret, TIBBER_URL, TibberConfig, UpstreamConfig};
-pub use coordinator::{StatusError, UpstreamStatus};
+pub use coordinator::{SourceStatus, StatusError, UpstreamStatus};
 pub use demo::{DemoMarket, DemoZone};
 pub use error::{FetchError, IncompleteReason, UpstreamError, UpstreamErrorKind};
 pub use feed::ChangeHook;
 pub use home::Home;
 pub use market::{Market, UnknownMarket};
 pub use provider::{Provider, UnknownProvider};
-pub use registry::Registry;
+pub use registry::{MarketHome, Registry, market_feed_id};
 pub use source::Source;

@@ -1,6 +1,8 @@
 //! The registry: every home the service knows, found by id. Homes come from
-//! snapshots (restored at start, served even when the upstream is down) and
-//! from the source's discovery.
+//! snapshots (restored at start, served even when the upstream is down),
+//! from the discovering source (Tibber's homes, the demo market's), and
+//! from the configuration (market homes, which share one feed per market
+//! and currency).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -10,15 +12,31 @@ use tokio_util::task::TaskTracker;
 
 use super::config::UpstreamConfig;
 use super::error::UpstreamError;
+use super::failover::GatedSource;
 use super::feed::{ChangeHook, Feed, FeedContext, record_live_intervals};
 use super::gate::CallGate;
 use super::home::Home;
+use super::market::Market;
 use super::source::{PriceSource, Source};
 use super::validate::Trust;
 use crate::clock::Clock;
 use crate::pool::{HomeInfo, Pool, PoolConfig};
+use crate::tariff::Tariff;
 
-/// All homes the service knows, and the upstream they are fetched from.
+/// A home priced by its market, as the configuration declares it.
+#[derive(Debug, Clone)]
+pub struct MarketHome {
+    /// Id, zone and currency of the home.
+    pub info: HomeInfo,
+    /// The bidding zone whose spot price it pays.
+    pub market: Market,
+    /// Its sources in failover order.
+    pub sources: Vec<Source>,
+    /// What it pays on top of the spot price.
+    pub tariff: Tariff,
+}
+
+/// All homes the service knows, and the upstreams they are fetched from.
 /// Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
 pub struct Registry {
@@ -27,23 +45,39 @@ pub struct Registry {
 
 struct RegistryShared {
     context: Arc<FeedContext>,
+    /// The source that knows its own homes (Tibber, the demo market), if
+    /// any; every home it discovers has a feed of its own priced by it.
+    discovering: Option<GatedSource>,
     /// Homes by id. std RwLock: read on every request, written when homes
     /// are discovered or restored; never held across `.await`.
     homes: RwLock<BTreeMap<String, Home>>,
+    /// Market feeds by feed id (`DE-LU-EUR`) and the gate of each source
+    /// name, so one provider's budget is shared by every market it prices.
+    /// std RwLock, written at start only.
+    markets: RwLock<Markets>,
+}
+
+#[derive(Default)]
+struct Markets {
+    feeds: BTreeMap<String, Feed>,
+    gates: BTreeMap<&'static str, Arc<CallGate>>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("source", &self.shared.context.source.name())
+            .field(
+                "source",
+                &self.shared.discovering.as_ref().map(GatedSource::name),
+            )
             .field("homes", &self.homes().len())
             .finish()
     }
 }
 
 impl Registry {
-    /// A registry with no homes yet: call `insert_pool` for restored homes
-    /// and `discover` to learn the source's homes. Fetches run on
+    /// A registry whose homes `source` discovers (call `discover`), with
+    /// none yet: call `insert_pool` for restored homes. Fetches run on
     /// `fetches`, so they outlive the request that started them and
     /// shutdown can let them land before the final flush.
     pub fn new(
@@ -54,59 +88,156 @@ impl Registry {
         on_change: ChangeHook,
         fetches: TaskTracker,
     ) -> Registry {
-        let gate = CallGate::new(&config, clock.clone(), source.is_metered());
-        let source = source.trusting(Trust::of(&config));
+        Registry::with_discovering(Some(source), config, pool_config, clock, on_change, fetches)
+    }
+
+    /// [`Registry::new`], with no discovering source when `source` is
+    /// `None` (only market homes, `--source none`).
+    pub fn with_discovering(
+        source: Option<Source>,
+        config: UpstreamConfig,
+        pool_config: PoolConfig,
+        clock: Clock,
+        on_change: ChangeHook,
+        fetches: TaskTracker,
+    ) -> Registry {
+        let context = Arc::new(FeedContext {
+            config,
+            pool_config,
+            clock,
+            on_change,
+            fetches,
+        });
+        let discovering = source.map(|source| gated(&context, source));
         Registry {
             shared: Arc::new(RegistryShared {
-                context: Arc::new(FeedContext {
-                    source,
-                    gate,
-                    config,
-                    pool_config,
-                    clock,
-                    on_change,
-                    fetches,
-                }),
+                context,
+                discovering,
                 homes: RwLock::new(BTreeMap::new()),
+                markets: RwLock::new(Markets::default()),
             }),
         }
     }
 
-    /// Adds a home restored from a snapshot (replacing one with the same id),
-    /// so it is served even when the upstream is unreachable.
+    /// Adds a home restored from a snapshot (replacing one with the same
+    /// id), so it is served even when the upstream is unreachable. A
+    /// market feed's snapshot (its id is a feed id such as `DE-LU-EUR`)
+    /// refills that feed when it is declared, and is dropped otherwise.
     pub fn insert_pool(&self, pool: Pool) {
         record_live_intervals(&pool.home().id, pool.len());
-        let home = self.home_of(pool);
-        let mut homes = self.shared.homes.write().unwrap_or_else(|e| e.into_inner());
-        homes.insert(home.info().id, home);
-    }
-
-    fn home_of(&self, pool: Pool) -> Home {
+        if let Some(feed) = self.market_feed(&pool.home().id) {
+            feed.restore(pool);
+            return;
+        }
         let info = pool.home().clone();
-        Home::new(info, Feed::new(pool, Arc::clone(&self.shared.context)))
+        let sources: Arc<[GatedSource]> = self.shared.discovering.iter().cloned().collect();
+        let feed = Feed::new(pool, None, sources, Arc::clone(&self.shared.context));
+        let mut homes = self.shared.homes.write().unwrap_or_else(|e| e.into_inner());
+        homes.insert(info.id.clone(), Home::new(info, feed, None));
     }
 
-    /// Asks the source for its homes and adds those not known yet (homes
-    /// restored from snapshots keep their pools).
+    /// Adds a market home, on its market's feed (made when the first home
+    /// of that market and currency is added; a later home's sources that
+    /// the feed lacks are not added). Call before restoring snapshots.
+    pub fn add_market_home(&self, home: MarketHome) {
+        let feed_id = market_feed_id(home.market, &home.info.currency);
+        let feed = {
+            let mut markets = self
+                .shared
+                .markets
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let sources: Arc<[GatedSource]> = home
+                .sources
+                .into_iter()
+                .map(|source| {
+                    let gate = markets.gates.entry(source.name()).or_insert_with(|| {
+                        Arc::clone(&gated(&self.shared.context, source.clone()).gate)
+                    });
+                    GatedSource {
+                        source: source.trusting(Trust::of(&self.shared.context.config)),
+                        gate: Arc::clone(gate),
+                    }
+                })
+                .collect();
+            let context = Arc::clone(&self.shared.context);
+            markets
+                .feeds
+                .entry(feed_id.clone())
+                .or_insert_with(|| {
+                    let info = HomeInfo {
+                        id: feed_id,
+                        zone: home.market.zone(),
+                        currency: home.info.currency.clone(),
+                    };
+                    let pool = Pool::new(info, context.pool_config.clone());
+                    Feed::new(pool, Some(home.market), sources, context)
+                })
+                .clone()
+        };
+        let tariff = Some(Arc::new(home.tariff));
+        let mut homes = self.shared.homes.write().unwrap_or_else(|e| e.into_inner());
+        homes.insert(home.info.id.clone(), Home::new(home.info, feed, tariff));
+    }
+
+    fn market_feed(&self, feed_id: &str) -> Option<Feed> {
+        let markets = self
+            .shared
+            .markets
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        markets.feeds.get(feed_id).cloned()
+    }
+
+    /// Every market feed's id, for the saver.
+    pub fn market_feed_ids(&self) -> Vec<String> {
+        let markets = self
+            .shared
+            .markets
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        markets.feeds.keys().cloned().collect()
+    }
+
+    /// The snapshot of the feed `feed_id` (a market feed or a home's own):
+    /// its identity and pool, for the saver.
+    pub fn snapshot_of(&self, feed_id: &str) -> Option<(HomeInfo, crate::pool::PoolSnapshot)> {
+        if let Some(feed) = self.market_feed(feed_id) {
+            return Some(feed.with_pool(|pool| (pool.home().clone(), pool.snapshot())));
+        }
+        let home = self.home(feed_id)?;
+        home.with_pool(|pool| {
+            (pool.home().id == feed_id).then(|| (pool.home().clone(), pool.snapshot()))
+        })
+    }
+
+    /// Asks the discovering source for its homes and adds those not known
+    /// yet (homes restored from snapshots keep their pools). Nothing to do
+    /// without a discovering source.
     pub async fn discover(&self) -> Result<(), UpstreamError> {
+        let Some(discovering) = &self.shared.discovering else {
+            return Ok(());
+        };
         let context = &self.shared.context;
         let deadline = tokio::time::Instant::now() + context.config.fetch_deadline;
-        let found =
-            tokio::time::timeout_at(deadline, context.source.homes(&context.gate, deadline))
-                .await
-                .map_err(|_| UpstreamError::Timeout(context.config.fetch_deadline))??;
-        let mut homes = self.shared.homes.write().unwrap_or_else(|e| e.into_inner());
-        for info in found {
-            if !homes.contains_key(&info.id) {
-                tracing::info!(home = %info.id, zone = %info.zone, "discovered home");
-                homes.insert(info.id.clone(), self.home_of(self.empty_pool(info)));
-            }
+        let found = tokio::time::timeout_at(
+            deadline,
+            discovering.source.homes(&discovering.gate, deadline),
+        )
+        .await
+        .map_err(|_| UpstreamError::Timeout(context.config.fetch_deadline))??;
+        let known: Vec<HomeInfo> = {
+            let homes = self.shared.homes.read().unwrap_or_else(|e| e.into_inner());
+            found
+                .into_iter()
+                .filter(|info| !homes.contains_key(&info.id))
+                .collect()
+        };
+        for info in known {
+            tracing::info!(home = %info.id, zone = %info.zone, "discovered home");
+            self.insert_pool(Pool::new(info, context.pool_config.clone()));
         }
         Ok(())
-    }
-
-    fn empty_pool(&self, info: HomeInfo) -> Pool {
-        Pool::new(info, self.shared.context.pool_config.clone())
     }
 
     /// Every known home, ordered by id.
@@ -139,5 +270,19 @@ impl Registry {
     /// The service's wall clock.
     pub(crate) fn clock(&self) -> &Clock {
         &self.shared.context.clock
+    }
+}
+
+/// The id of a market feed, and the stem of its snapshot file: `DE-LU-EUR`.
+pub fn market_feed_id(market: Market, currency: &str) -> String {
+    format!("{}-{currency}", market.name())
+}
+
+/// `source` with a gate of its own and the trust settings of `context`.
+fn gated(context: &FeedContext, source: Source) -> GatedSource {
+    let gate = CallGate::new(&context.config, context.clock.clone(), source.is_metered());
+    GatedSource {
+        source: source.trusting(Trust::of(&context.config)),
+        gate: Arc::new(gate),
     }
 }

@@ -1,0 +1,118 @@
+//! Failover: a feed lists its sources in order; a call asks the first, and
+//! when it fails (after its own retries) the next, for the same range,
+//! inside the same fetch deadline. Each source keeps its own budget and
+//! cooldowns (its provider's [`CallGate`]); a source cooling down is
+//! skipped while a later one may answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::UpstreamError;
+use super::gate::{CallGate, Cooldown};
+use super::source::{FetchRequest, PriceSource, Source};
+use crate::pool::Interval;
+
+/// A source with the gate of its provider, shared by every feed it prices.
+#[derive(Clone)]
+pub(crate) struct GatedSource {
+    pub(crate) source: Source,
+    pub(crate) gate: Arc<CallGate>,
+}
+
+impl GatedSource {
+    /// The source's name (`tibber`, `energy-charts`, …).
+    pub(crate) fn name(&self) -> &'static str {
+        self.source.name()
+    }
+}
+
+/// What one source did in a call: answered, or failed and cools down.
+pub(crate) struct Attempt {
+    pub(crate) source: &'static str,
+    pub(crate) failure: Option<Cooldown>,
+}
+
+/// What a call brought: the intervals of the first source that answered,
+/// or the failure whose cooldown ends first; and every attempt made.
+pub(crate) struct Fetched {
+    pub(crate) result: Result<Vec<Interval>, (UpstreamError, Cooldown)>,
+    pub(crate) attempts: Vec<Attempt>,
+}
+
+/// The source cooldown that holds a feed off: when every source cools
+/// down, the one that ends first; otherwise none (some source may answer).
+pub(crate) fn all_cooling(sources: &[GatedSource]) -> Option<Cooldown> {
+    let mut soonest: Option<Cooldown> = None;
+    for upstream in sources {
+        let cooldown = upstream.gate.cooldown()?;
+        if soonest
+            .as_ref()
+            .is_none_or(|current| cooldown.until() < current.until())
+        {
+            soonest = Some(cooldown);
+        }
+    }
+    soonest
+}
+
+/// Asks `sources` in order for `request` until one answers or the
+/// request's deadline passes (`fetch_deadline` is that deadline's length,
+/// for the timeout's message).
+pub(crate) async fn fetch(
+    sources: &[GatedSource],
+    request: &FetchRequest,
+    fetch_deadline: Duration,
+) -> Fetched {
+    let mut attempts = Vec::new();
+    let mut failure: Option<(UpstreamError, Cooldown)> = None;
+    for (n, upstream) in sources.iter().enumerate() {
+        let last = n + 1 == sources.len();
+        if !last && upstream.gate.cooldown().is_some() {
+            continue;
+        }
+        let call = upstream.source.fetch(request, &upstream.gate);
+        let outcome = match tokio::time::timeout_at(request.deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Timeout(fetch_deadline)),
+        };
+        let error = match outcome {
+            Ok(intervals) => {
+                attempts.push(Attempt {
+                    source: upstream.name(),
+                    failure: None,
+                });
+                return Fetched {
+                    result: Ok(intervals),
+                    attempts,
+                };
+            }
+            Err(error) => error,
+        };
+        let cooldown = upstream.gate.cooldown_after(&error);
+        if !last {
+            tracing::warn!(source = upstream.name(), kind = %error.kind(), error = %error, "source failed; asking the next");
+        }
+        attempts.push(Attempt {
+            source: upstream.name(),
+            failure: Some(cooldown.clone()),
+        });
+        if failure
+            .as_ref()
+            .is_none_or(|(_, soonest)| cooldown.until() < soonest.until())
+        {
+            failure = Some((error, cooldown));
+        }
+        if tokio::time::Instant::now() >= request.deadline {
+            break;
+        }
+    }
+    let failure = failure.unwrap_or_else(|| {
+        let error = UpstreamError::Transient("the feed has no source".to_string());
+        let cooldown = Cooldown::lasting(&error, fetch_deadline, request.now);
+        (error, cooldown)
+    });
+    Fetched {
+        result: Err(failure),
+        attempts,
+    }
+}
