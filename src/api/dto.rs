@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::pool::{Gap, Interval, PoolStats};
-use crate::upstream::UpstreamStatus;
+use crate::upstream::{SourceStatus, UpstreamStatus};
 
 /// `instant` in `zone`'s offset at that instant, to the second.
 pub(crate) fn local_rfc3339(instant: DateTime<Utc>, zone: Tz) -> String {
@@ -145,6 +145,8 @@ pub(crate) struct HomeEntry {
     pub(crate) pool: PoolStats,
     /// Its upstream's health.
     pub(crate) upstream: UpstreamStatus,
+    /// Each of its sources' health, in failover order.
+    pub(crate) sources: Vec<SourceStatus>,
 }
 
 /// The body of `/v1/homes`.
@@ -178,6 +180,8 @@ pub(crate) struct ReadyHome {
     pub(crate) id: String,
     /// Its upstream's health.
     pub(crate) upstream: UpstreamStatus,
+    /// Each of its sources' health, in failover order.
+    pub(crate) sources: Vec<SourceStatus>,
 }
 
 /// The body of `/readyz`.

@@ -33,6 +33,7 @@ pub(crate) async fn list_homes(
                         currency: info.currency,
                         pool: home.with_pool(|pool| pool.stats(now)),
                         upstream: home.status(),
+                        sources: home.source_statuses(),
                     }
                 })
                 .collect();

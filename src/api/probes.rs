@@ -31,6 +31,7 @@ pub(crate) async fn readyz(State(state): State<ApiState>) -> Response {
         .map(|home| ReadyHome {
             id: home.info().id,
             upstream: home.status(),
+            sources: home.source_statuses(),
         })
         .collect();
     homes.sort_by(|a, b| a.id.cmp(&b.id));

@@ -125,6 +125,23 @@ async fn when_the_upstream_fails_the_cache_is_served_marked_incomplete() {
     );
     let missing_from = body["missing"][0]["start"].as_str().unwrap();
     assert!(missing_from.starts_with("2025-10-21T"), "{missing_from}");
+
+    // Each source's health: it answered once, then failed, and waits.
+    let homes = app.get_json("/v1/homes", StatusCode::OK).await;
+    let home = homes["homes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|home| home["id"] == "demo")
+        .expect("the demo home");
+    let sources = home["sources"].as_array().expect("sources");
+    assert_eq!(sources.len(), 1, "{home}");
+    assert_eq!(sources[0]["name"], "tibber");
+    assert!(sources[0]["last_success"].is_string(), "{home}");
+    assert_eq!(sources[0]["last_error"]["kind"], "transient", "{home}");
+    assert!(sources[0]["next_retry"].is_string(), "{home}");
+    let ready = app.get_json("/readyz", StatusCode::OK).await;
+    assert_eq!(ready["homes"][0]["sources"][0]["name"], "tibber", "{ready}");
 }
 
 #[tokio::test]
