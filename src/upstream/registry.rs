@@ -120,15 +120,9 @@ impl Registry {
     }
 
     /// Adds a home restored from a snapshot (replacing one with the same
-    /// id), so it is served even when the upstream is unreachable. A
-    /// market feed's snapshot (its id is a feed id such as `DE-LU-EUR`)
-    /// refills that feed when it is declared, and is dropped otherwise.
+    /// id), so it is served even when the upstream is unreachable.
     pub fn insert_pool(&self, pool: Pool) {
         record_live_intervals(&pool.home().id, pool.len());
-        if let Some(feed) = self.market_feed(&pool.home().id) {
-            feed.restore(pool);
-            return;
-        }
         let info = pool.home().clone();
         let sources: Arc<[GatedSource]> = self.shared.discovering.iter().cloned().collect();
         let feed = Feed::new(pool, None, sources, Arc::clone(&self.shared.context));
@@ -138,7 +132,8 @@ impl Registry {
 
     /// Adds a market home, on its market's feed (made when the first home
     /// of that market and currency is added; a later home's sources that
-    /// the feed lacks are not added). Call before restoring snapshots.
+    /// the feed lacks are not added). Call before
+    /// [`Registry::restore_market_pool`].
     pub fn add_market_home(&self, home: MarketHome) {
         let feed_id = market_feed_id(home.market, &home.info.currency);
         let feed = {
@@ -178,6 +173,18 @@ impl Registry {
         let tariff = Some(Arc::new(home.tariff));
         let mut homes = self.shared.homes.write().unwrap_or_else(|e| e.into_inner());
         homes.insert(home.info.id.clone(), Home::new(home.info, feed, tariff));
+    }
+
+    /// Refills a declared market feed from its snapshot (its id is the feed
+    /// id, `DE-LU-EUR`). False when no home declares that market any more:
+    /// the snapshot is left as it is and not served.
+    pub fn restore_market_pool(&self, pool: Pool) -> bool {
+        let Some(feed) = self.market_feed(&pool.home().id) else {
+            return false;
+        };
+        record_live_intervals(&pool.home().id, pool.len());
+        feed.restore(pool);
+        true
     }
 
     fn market_feed(&self, feed_id: &str) -> Option<Feed> {
