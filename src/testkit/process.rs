@@ -62,11 +62,16 @@ impl Process {
     /// `/readyz` answers 200. A child that exits first, or is not ready
     /// within 30 s, fails the test with its exit status and stderr.
     pub fn serve(binary: &str, args: &[&str]) -> Process {
+        Process::serve_command(command(binary, args))
+    }
+
+    /// [`Process::serve`] for a [`command`] the test adjusted first (e.g.
+    /// stderr inherited rather than piped): appends
+    /// `--listen 127.0.0.1:{free port}` and waits for `/readyz` likewise.
+    pub fn serve_command(mut command: Command) -> Process {
         let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut all = vec!["--listen", listen.as_str()];
-        all.extend_from_slice(args);
-        let mut process = Process::spawn(command(binary, &all));
+        command.args(["--listen", &format!("127.0.0.1:{port}")]);
+        let mut process = Process::spawn(command);
         process.port = Some(port);
         process.wait_ready();
         process
@@ -147,17 +152,49 @@ impl Process {
     /// Waits for the exit; kills the child and fails the test if it is
     /// still running after `limit`.
     pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        self.exited_within(limit).unwrap_or_else(|| {
+            self.kill();
+            panic!("the process did not exit within {limit:?}")
+        })
+    }
+
+    /// Waits up to `limit` for the exit; `None` (the child left running,
+    /// killed on drop) lets the test fail with its own message.
+    pub fn exited_within(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.try_wait() {
-                return status;
+                return Some(status);
             }
             if Instant::now() > deadline {
-                self.kill();
-                panic!("the process did not exit within {limit:?}");
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The current resident set size (`VmRSS`), in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS")
+    }
+
+    /// The peak resident set size so far (`VmHWM`), in KiB (Linux): what a
+    /// test bounding the memory a hostile input costs asserts on.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM")
+    }
+
+    /// A `kB` field of `/proc/{pid}/status`; fails the test when the child
+    /// is gone or the field is missing.
+    fn status_kib(&self, field: &str) -> u64 {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status =
+            std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("read {path}: {error}"));
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {path}"))
     }
 
     /// The exit status if the child has exited, without waiting.
@@ -254,7 +291,12 @@ pub fn http(
     read_answer(BufReader::new(stream))
 }
 
-fn read_answer(mut reader: impl BufRead) -> std::io::Result<Answer> {
+/// Reads one HTTP/1.1 answer from `reader`: a body of `Content-Length`
+/// bytes, chunked, or (neither) up to the end of the stream. With a
+/// length or chunks it stops at the answer's end, so a test can read
+/// answers one by one off a kept-alive raw connection
+/// (`read_answer(BufReader::new(&mut stream))` per answer).
+pub fn read_answer(mut reader: impl BufRead) -> std::io::Result<Answer> {
     let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -275,11 +317,22 @@ fn read_answer(mut reader: impl BufRead) -> std::io::Result<Answer> {
     let chunked = headers
         .iter()
         .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .map(|(_, value)| value.parse::<usize>())
+        .transpose()
+        .map_err(|_| invalid("the Content-Length is not a number"))?;
     let mut raw = Vec::new();
-    if chunked {
-        read_chunks(&mut reader, &mut raw)?;
-    } else {
-        reader.read_to_end(&mut raw)?;
+    match (chunked, length) {
+        (true, _) => read_chunks(&mut reader, &mut raw)?,
+        (false, Some(length)) => {
+            raw.resize(length, 0);
+            reader.read_exact(&mut raw)?;
+        }
+        (false, None) => {
+            reader.read_to_end(&mut raw)?;
+        }
     }
     let body = String::from_utf8(raw).map_err(|_| invalid("the body is not UTF-8"))?;
     Ok(Answer {
@@ -324,5 +377,18 @@ mod tests {
         let answer = read_answer(plain.as_bytes()).unwrap();
         assert_eq!((answer.status, answer.body.as_str()), (404, "no"));
         assert!(read_answer("garbage".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn answers_on_a_kept_alive_connection_are_read_one_by_one() {
+        let two = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 503 x\r\n\
+                   content-length: 4\r\n\r\nbusy";
+        let mut reader = two.as_bytes();
+        let first = read_answer(&mut reader).unwrap();
+        assert_eq!((first.status, first.body.as_str()), (200, "ok"));
+        let second = read_answer(&mut reader).unwrap();
+        assert_eq!((second.status, second.body.as_str()), (503, "busy"));
+        let cut = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nok";
+        assert!(read_answer(cut.as_bytes()).is_err());
     }
 }

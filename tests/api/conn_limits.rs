@@ -5,64 +5,37 @@
 //! refused, shutdown does not wait for half-sent requests, and HTTP/2 with
 //! prior knowledge is served.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use pricepool::testkit::{FakeTibber, Fault};
+use pricepool::testkit::process::{command, read_answer};
+use pricepool::testkit::{FakeTibber, Fault, Process};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_pricepool");
 
-/// A running pricepool process, killed when dropped.
-struct Service {
-    child: Child,
-    port: u16,
-    _data_dir: tempfile::TempDir,
+/// Starts the binary with `extra` flags on `data_dir` and waits until it
+/// is ready. Its stderr goes to the test's: nothing here reads it, and an
+/// unread pipe would block a child that logs much.
+fn start(data_dir: &Path, extra: &[&str]) -> Process {
+    let mut args = vec![
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--now",
+        "2025-10-26T10:00:00+01:00",
+        "--no-prefetch",
+    ];
+    args.extend_from_slice(extra);
+    let mut command = command(BINARY, &args);
+    command.stderr(Stdio::inherit());
+    Process::serve_command(command)
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on a free port with `extra` flags and waits until
-/// /healthz answers.
-fn start(extra: &[&str]) -> Service {
-    let data_dir = tempfile::tempdir().unwrap();
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
-    let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(BINARY)
-        .args(["--listen", &listen, "--data-dir"])
-        .arg(data_dir.path())
-        .args(["--now", "2025-10-26T10:00:00+01:00", "--no-prefetch"])
-        .args(extra)
-        .env_remove("PRICEPOOL_API_TOKEN")
-        .env("PRICEPOOL_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn pricepool");
-    let service = Service {
-        child,
-        port,
-        _data_dir: data_dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !healthz_answers(port) {
-        assert!(Instant::now() < deadline, "pricepool did not start");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    service
-}
-
-fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+/// A raw connection to the service, for tests about sockets.
+fn connect(service: &Process) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", service.port())).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -72,36 +45,15 @@ fn connect(port: u16) -> TcpStream {
 /// Sends GET `path` on `stream` (kept alive) and reads one answer; its status.
 fn get_on(stream: &mut TcpStream, path: &str) -> std::io::Result<u16> {
     write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
-    read_answer(stream).map(|(status, _body)| status)
-}
-
-/// Reads one HTTP/1.1 answer with a Content-Length body: status and body.
-fn read_answer(stream: &mut TcpStream) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut head = Vec::new();
-    let mut byte = [0_u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte)? == 0 {
-            return Err(ErrorKind::UnexpectedEof.into());
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_lowercase();
-    let status = head[9..12].parse().unwrap();
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length: "))
-        .map_or(0, |value| value.trim().parse().unwrap());
-    let mut body = vec![0_u8; length];
-    stream.read_exact(&mut body)?;
-    Ok((status, body))
+    read_answer(BufReader::new(stream)).map(|answer| answer.status)
 }
 
 /// A kept-alive connection that was served once, retried while a slot
 /// freed by an earlier client is not yet noticed free.
-fn connect_served(port: u16) -> TcpStream {
+fn connect_served(service: &Process) -> TcpStream {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut stream = connect(port);
+        let mut stream = connect(service);
         if let Ok(200) = get_on(&mut stream, "/healthz") {
             return stream;
         }
@@ -110,12 +62,10 @@ fn connect_served(port: u16) -> TcpStream {
     }
 }
 
-fn healthz_answers(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    matches!(get_on(&mut stream, "/healthz"), Ok(200))
+fn healthz_answers(service: &Process) -> bool {
+    service
+        .get("/healthz")
+        .is_ok_and(|answer| answer.status == 200)
 }
 
 /// Whether the server has closed `stream` (end of file or a reset),
@@ -135,15 +85,6 @@ fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// The test process needs a descriptor per connection it opens.
 fn raise_own_open_files_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
@@ -160,17 +101,21 @@ fn raise_own_open_files_limit() {
 #[test]
 fn two_thousand_idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
     raise_own_open_files_limit();
-    let service = start(&["--idle-timeout", "4s", "--header-read-timeout", "2s"]);
-    let rss_before = rss_kib(service.child.id());
+    let data_dir = tempfile::tempdir().unwrap();
+    let service = start(
+        data_dir.path(),
+        &["--idle-timeout", "4s", "--header-read-timeout", "2s"],
+    );
+    let rss_before = service.rss_kib();
     let opened = Instant::now();
     let mut idle: Vec<TcpStream> = (0..2000)
         .map(|_| {
-            let mut stream = connect(service.port);
+            let mut stream = connect(&service);
             assert_eq!(get_on(&mut stream, "/healthz").unwrap(), 200);
             stream
         })
         .collect();
-    let rss_idle = rss_kib(service.child.id());
+    let rss_idle = service.rss_kib();
     eprintln!(
         "RSS {rss_before} KiB before, {rss_idle} KiB with 2,000 idle connections (opened in {:?})",
         opened.elapsed()
@@ -185,7 +130,7 @@ fn two_thousand_idle_keep_alive_connections_are_closed_after_the_idle_timeout() 
             Instant::now() < deadline,
             "{n_open} idle connections still open 30 s after a 4 s idle timeout"
         );
-        assert!(healthz_answers(service.port), "/healthz not answered");
+        assert!(healthz_answers(&service), "/healthz not answered");
         idle.retain_mut(|stream| !closed_by_server(stream, Duration::from_millis(1)));
         n_open = idle.len();
         std::thread::sleep(Duration::from_millis(200));
@@ -193,16 +138,20 @@ fn two_thousand_idle_keep_alive_connections_are_closed_after_the_idle_timeout() 
     eprintln!(
         "all closed {:?} after they were opened; RSS then {} KiB",
         opened.elapsed(),
-        rss_kib(service.child.id())
+        service.rss_kib()
     );
-    assert!(healthz_answers(service.port));
+    assert!(healthz_answers(&service));
 }
 
 #[test]
 fn a_slow_or_silent_request_head_is_closed_after_the_header_timeout() {
-    let service = start(&["--header-read-timeout", "2s", "--idle-timeout", "60s"]);
-    let mut silent = connect(service.port);
-    let mut slow = connect(service.port);
+    let data_dir = tempfile::tempdir().unwrap();
+    let service = start(
+        data_dir.path(),
+        &["--header-read-timeout", "2s", "--idle-timeout", "60s"],
+    );
+    let mut silent = connect(&service);
+    let mut slow = connect(&service);
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
         .unwrap();
     let started = Instant::now();
@@ -222,17 +171,18 @@ fn a_slow_or_silent_request_head_is_closed_after_the_header_timeout() {
         "a connection that never sent a byte was kept open"
     );
     eprintln!("slow head closed after {slow_closed:?}");
-    assert!(healthz_answers(service.port));
+    assert!(healthz_answers(&service));
 }
 
 #[test]
 fn past_the_cap_new_connections_are_refused_at_once_and_established_ones_are_served() {
-    let service = start(&["--max-connections", "20"]);
-    let mut established: Vec<TcpStream> = (0..20).map(|_| connect_served(service.port)).collect();
+    let data_dir = tempfile::tempdir().unwrap();
+    let service = start(data_dir.path(), &["--max-connections", "20"]);
+    let mut established: Vec<TcpStream> = (0..20).map(|_| connect_served(&service)).collect();
 
     for _ in 0..5 {
         let asked = Instant::now();
-        let mut extra = connect(service.port);
+        let mut extra = connect(&service);
         // Refused: a 503 or a close, either way at once and not served.
         match get_on(&mut extra, "/healthz") {
             Ok(status) => assert_eq!(status, 503),
@@ -251,7 +201,7 @@ fn past_the_cap_new_connections_are_refused_at_once_and_established_ones_are_ser
     // A freed slot serves a newcomer again.
     established.pop();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !healthz_answers(service.port) {
+    while !healthz_answers(&service) {
         assert!(Instant::now() < deadline, "a freed slot was not reused");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -259,8 +209,12 @@ fn past_the_cap_new_connections_are_refused_at_once_and_established_ones_are_ser
 
 #[test]
 fn a_client_that_stops_reading_loses_its_connection_after_the_idle_timeout() {
-    let service = start(&["--max-connections", "1", "--idle-timeout", "2s"]);
-    let mut reader = connect_served(service.port);
+    let data_dir = tempfile::tempdir().unwrap();
+    let service = start(
+        data_dir.path(),
+        &["--max-connections", "1", "--idle-timeout", "2s"],
+    );
+    let mut reader = connect_served(&service);
     // Pipelined requests for ~13 KB bodies, never read: the server's writes
     // fill both socket buffers and stall.
     reader
@@ -275,7 +229,7 @@ fn a_client_that_stops_reading_loses_its_connection_after_the_idle_timeout() {
     let stalled = Instant::now();
     // The only slot is held until the stalled connection is dropped.
     let deadline = stalled + Duration::from_secs(20);
-    while !healthz_answers(service.port) {
+    while !healthz_answers(&service) {
         assert!(
             Instant::now() < deadline,
             "a stalled connection held its slot 20 s against a 2 s idle timeout"
@@ -287,21 +241,22 @@ fn a_client_that_stops_reading_loses_its_connection_after_the_idle_timeout() {
 
 #[test]
 fn a_request_head_larger_than_the_cap_is_answered_431() {
-    let service = start(&["--max-header-bytes", "16384"]);
-    let mut stream = connect(service.port);
+    let data_dir = tempfile::tempdir().unwrap();
+    let service = start(data_dir.path(), &["--max-header-bytes", "16384"]);
+    let mut stream = connect(&service);
     let filler = "x".repeat(40 * 1024);
     let sent = write!(
         stream,
         "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Filler: {filler}\r\n\r\n"
     );
     // The server may answer and close before it has read everything.
-    let status = read_answer(&mut stream).map(|(status, _body)| status);
+    let status = read_answer(BufReader::new(&mut stream)).map(|answer| answer.status);
     assert!(
         matches!(status, Ok(431)) || (sent.is_err() && status.is_err()),
         "{status:?}"
     );
     // A long request target within the cap still reaches the API's 414.
-    let mut stream = connect(service.port);
+    let mut stream = connect(&service);
     let long = "x".repeat(10 * 1024);
     let status = get_on(
         &mut stream,
@@ -312,31 +267,21 @@ fn a_request_head_larger_than_the_cap_is_answered_431() {
 
 #[test]
 fn sigterm_with_a_half_sent_request_exits_0_at_once() {
-    let mut service = start(&["--shutdown-timeout", "20s"]);
-    let mut half_sent = connect(service.port);
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut service = start(data_dir.path(), &["--shutdown-timeout", "20s"]);
+    let mut half_sent = connect(&service);
     half_sent
         .write_all(b"GET /v1/homes HTTP/1.1\r\nHost: loc")
         .unwrap();
-    let mut idle = connect(service.port);
+    let mut idle = connect(&service);
     assert_eq!(get_on(&mut idle, "/healthz").unwrap(), 200);
     std::thread::sleep(Duration::from_millis(200));
 
     let sent = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &service.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = loop {
-        if let Some(exit) = service.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(15),
-            "still running 15 s after SIGTERM (shutdown timeout 20 s)"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    service.sigterm();
+    let exit = service
+        .exited_within(Duration::from_secs(15))
+        .expect("still running 15 s after SIGTERM (shutdown timeout 20 s)");
     assert_eq!(exit.code(), Some(0));
     assert!(
         sent.elapsed() < Duration::from_secs(5),
@@ -354,27 +299,32 @@ fn sigterm_with_200_requests_in_flight_answers_them_all() {
         .build()
         .unwrap();
     let tibber = runtime.block_on(FakeTibber::start()).unwrap();
-    let mut service = start(&[
-        "--source",
-        "tibber",
-        "--tibber-url",
-        tibber.url(),
-        "--tibber-token",
-        tibber.token(),
-    ]);
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut service = start(
+        data_dir.path(),
+        &[
+            "--source",
+            "tibber",
+            "--tibber-url",
+            tibber.url(),
+            "--tibber-token",
+            tibber.token(),
+        ],
+    );
     tibber.set_now("2025-10-26T09:00:00Z".parse().unwrap());
     // Ready once the homes are discovered.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let body = loop {
-        let mut stream = connect(service.port);
-        write!(stream, "GET /v1/homes HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-        match read_answer(&mut stream).unwrap() {
-            (200, body) => break body,
-            (status, _) => assert!(Instant::now() < deadline, "/v1/homes still {status}"),
+    let homes = loop {
+        match service.get("/v1/homes").unwrap() {
+            answer if answer.status == 200 => break answer.json(),
+            answer => assert!(
+                Instant::now() < deadline,
+                "/v1/homes still {}",
+                answer.status
+            ),
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let homes: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let homes = homes.as_array().or_else(|| homes["homes"].as_array());
     let home = homes.and_then(|homes| homes.first()?["id"].as_str());
     let home = home.expect("a home id").to_owned();
@@ -385,23 +335,22 @@ fn sigterm_with_200_requests_in_flight_answers_them_all() {
     // old days: within one home's share of the history budget.
     let clients: Vec<_> = (0..200)
         .map(|n| {
-            let mut stream = connect(service.port);
+            let mut stream = connect(&service);
             let path = format!("/v1/homes/{home}/intervals?date=2025-10-{:02}", 1 + n % 8);
             write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-            std::thread::spawn(move || read_answer(&mut stream).map(|(status, _body)| status))
+            std::thread::spawn(move || {
+                read_answer(BufReader::new(&mut stream)).map(|answer| answer.status)
+            })
         })
         .collect();
     std::thread::sleep(Duration::from_millis(700));
     let sent = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &service.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    service.sigterm();
     for client in clients {
         assert_eq!(client.join().unwrap().expect("answered, not dropped"), 200);
     }
-    let exit = service.child.wait().unwrap();
+    // The limit only turns a hang into a failure (shutdown timeout 10 s).
+    let exit = service.wait(Duration::from_secs(60));
     assert_eq!(exit.code(), Some(0));
     eprintln!(
         "200 in-flight requests answered; exit 0 {:?} after SIGTERM",
@@ -411,8 +360,9 @@ fn sigterm_with_200_requests_in_flight_answers_them_all() {
 
 #[test]
 fn http2_with_prior_knowledge_is_served() {
-    let service = start(&[]);
-    let mut stream = connect(service.port);
+    let data_dir = tempfile::tempdir().unwrap();
+    let service = start(data_dir.path(), &[]);
+    let mut stream = connect(&service);
     let mut request = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     // An empty SETTINGS frame.
     request.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]);

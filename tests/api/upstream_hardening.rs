@@ -4,12 +4,11 @@
 //! that cannot be real without retrying them, never quotes them to
 //! clients, follows no redirect and holds no answer beyond its size cap.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::helpers::{TestApp, assert_problem, start_fake_tibber};
 use chrono::{DateTime, Utc};
-use pricepool::testkit::{FakeTibber, Fault};
+use pricepool::testkit::{FakeTibber, Fault, Process};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -182,42 +181,28 @@ async fn redirects_are_not_followed() {
     assert_eq!(fake.call_count(), 1);
 }
 
-/// The binary on a free port against `fake`, waited for until it listens.
-fn start_binary(fake: &FakeTibber, data_dir: &std::path::Path) -> (Child, u16) {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-    let port = probe.local_addr().expect("port").port();
-    drop(probe);
-    let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_pricepool"))
-        .args(["--listen", &listen, "--data-dir"])
-        .arg(data_dir)
-        .args(["--now", crate::helpers::FALL_BACK_MORNING, "--no-prefetch"])
-        .args(crate::helpers::tibber_flags(fake))
-        .args(["--upstream-timeout", "20s", "--fetch-deadline", "30s"])
-        .env_remove("PRICEPOOL_API_TOKEN")
-        .env("PRICEPOOL_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn pricepool");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(Instant::now() < deadline, "pricepool did not listen");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    (child, port)
-}
-
-/// The peak resident memory of process `pid`, in MiB (Linux `VmHWM`).
-fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    kib / 1024
+/// The binary against `fake` on a free port, once ready. Blocking, so run
+/// on a blocking thread: the fake answers on the runtime meanwhile.
+async fn serve_binary(fake: &FakeTibber, data_dir: &std::path::Path) -> Process {
+    let mut args = vec![
+        "--data-dir".to_string(),
+        data_dir.to_str().expect("UTF-8 path").to_string(),
+        "--now".to_string(),
+        crate::helpers::FALL_BACK_MORNING.to_string(),
+        "--no-prefetch".to_string(),
+    ];
+    args.extend(
+        crate::helpers::tibber_flags(fake)
+            .into_iter()
+            .map(String::from),
+    );
+    args.extend(["--upstream-timeout", "20s", "--fetch-deadline", "30s"].map(String::from));
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Process::serve(env!("CARGO_BIN_EXE_pricepool"), &args)
+    })
+    .await
+    .expect("start the binary")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,19 +210,9 @@ async fn a_400_mb_answer_is_refused_after_the_cap_with_bounded_memory() {
     for declared in [false, true] {
         let fake = start_fake_tibber().await;
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let (mut child, port) = start_binary(&fake, data_dir.path());
+        let mut service = serve_binary(&fake, data_dir.path()).await;
         let client = reqwest::Client::new();
-        let url = format!("http://127.0.0.1:{port}");
-        let ready_by = Instant::now() + Duration::from_secs(20);
-        while !client
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-        {
-            assert!(Instant::now() < ready_by, "not ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let url = format!("http://127.0.0.1:{}", service.port());
         fake.clear_calls();
         fake.set_fault(Some(Fault::Oversized {
             bytes: 400 << 20,
@@ -251,7 +226,7 @@ async fn a_400_mb_answer_is_refused_after_the_cap_with_bounded_memory() {
             .expect("answer");
         let elapsed = started.elapsed();
         let body = assert_malformed(response, &[]).await;
-        let peak = peak_rss_mib(child.id());
+        let peak = service.peak_rss_kib() / 1024;
         println!(
             "400 MiB answer ({}): refused in {elapsed:?}, {} upstream call(s), peak RSS {peak} MiB: {}",
             if declared {
@@ -267,7 +242,6 @@ async fn a_400_mb_answer_is_refused_after_the_cap_with_bounded_memory() {
             peak < 120,
             "peak RSS {peak} MiB while refusing a 400 MiB answer"
         );
-        let _ = child.kill();
-        let _ = child.wait();
+        service.kill();
     }
 }

@@ -6,54 +6,19 @@
 //! on the same path is refused.
 
 use std::ffi::CString;
-use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use pricepool::testkit::Process;
+use pricepool::testkit::process::command;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_pricepool");
 
-/// Generous: a debug binary on a loaded 2-core machine. The figures the
-/// tests print are what to look at.
-const STARTUP_LIMIT: Duration = Duration::from_secs(15);
-
-fn pricepool(args: &[&str]) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .args(args)
-        .env_remove("PRICEPOOL_API_TOKEN")
-        .env("PRICEPOOL_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    command
-}
-
-/// A running service; killed if a test fails before stopping it.
-struct Service {
-    child: Child,
-    port: u16,
-    spawned: Instant,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn spawn(data_dir: &Path, extra: &[&str]) -> Service {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
-    let listen = format!("127.0.0.1:{port}");
+/// The binary on `data_dir` with `extra` flags, once ready; with the time
+/// it took from spawn to ready, which the tests print.
+fn serve(data_dir: &Path, extra: &[&str]) -> (Process, Duration) {
     let mut args = vec![
-        "--listen",
-        &listen,
         "--data-dir",
         data_dir.to_str().unwrap(),
         "--now",
@@ -61,79 +26,23 @@ fn spawn(data_dir: &Path, extra: &[&str]) -> Service {
         "--no-prefetch",
     ];
     args.extend_from_slice(extra);
-    let child = pricepool(&args).spawn().expect("spawn pricepool");
-    Service {
-        child,
-        port,
-        spawned: Instant::now(),
-    }
+    let spawned = Instant::now();
+    let service = Process::serve(BINARY, &args);
+    (service, spawned.elapsed())
 }
 
-/// GET on the service: the status code, `None` when nothing answers.
-fn get_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer.get(9..12)?.parse().ok()
+fn get_ok(service: &Process, path: &str) {
+    let status = service.get(path).ok().map(|answer| answer.status);
+    assert_eq!(status, Some(200), "GET {path}");
 }
 
-impl Service {
-    /// Waits for `/readyz` to answer 200; returns the time since spawn.
-    fn wait_ready(&mut self) -> Duration {
-        let deadline = self.spawned + STARTUP_LIMIT;
-        loop {
-            if get_status(self.port, "/readyz") == Some(200) {
-                return self.spawned.elapsed();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("pricepool exited before it was ready: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not ready within {STARTUP_LIMIT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn get_ok(&self, path: &str) {
-        assert_eq!(get_status(self.port, path), Some(200), "GET {path}");
-    }
-
-    /// The peak resident set size so far (`VmHWM`), in KiB.
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc/PID/status")
-    }
-
-    /// SIGTERM, then the exit code (within 10 s).
-    fn stop(mut self) -> Option<i32> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill(1)");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+/// SIGTERM, then the exit code (within 10 s).
+fn stop(mut service: Process) -> Option<i32> {
+    service.sigterm();
+    let status = service
+        .exited_within(Duration::from_secs(10))
+        .expect("no exit within 10 s of SIGTERM");
+    status.code()
 }
 
 fn mkfifo(path: &Path) {
@@ -175,15 +84,14 @@ fn a_fifo_in_place_of_a_snapshot_is_moved_aside_and_sigterm_still_exits_0() {
     let data_dir = tempfile::tempdir().unwrap();
     let homes = homes_dir(data_dir.path());
     mkfifo(&homes.join("demo.json"));
-    let mut service = spawn(data_dir.path(), &[]);
-    let ready = service.wait_ready();
+    let (service, ready) = serve(data_dir.path(), &[]);
     println!("FIFO snapshot: ready {ready:?} after spawn");
     let aside = names_starting(&homes, "demo.json.corrupt-");
     assert_eq!(aside.len(), 1, "moved aside: {aside:?}");
     let moved = std::fs::symlink_metadata(homes.join(&aside[0])).unwrap();
     assert!(std::os::unix::fs::FileTypeExt::is_fifo(&moved.file_type()));
-    service.get_ok("/v1/homes/demo/intervals?date=today");
-    assert_eq!(service.stop(), Some(0));
+    get_ok(&service, "/v1/homes/demo/intervals?date=today");
+    assert_eq!(stop(service), Some(0));
 }
 
 #[test]
@@ -191,8 +99,7 @@ fn a_link_to_dev_zero_is_moved_aside_unread_and_its_target_untouched() {
     let data_dir = tempfile::tempdir().unwrap();
     let homes = homes_dir(data_dir.path());
     std::os::unix::fs::symlink("/dev/zero", homes.join("demo.json")).unwrap();
-    let mut service = spawn(data_dir.path(), &[]);
-    let ready = service.wait_ready();
+    let (service, ready) = serve(data_dir.path(), &[]);
     let peak = service.peak_rss_kib();
     println!("symlink to /dev/zero: ready {ready:?} after spawn, peak RSS {peak} KiB");
     assert!(peak < 256 * 1024, "peak RSS {peak} KiB");
@@ -203,7 +110,7 @@ fn a_link_to_dev_zero_is_moved_aside_unread_and_its_target_untouched() {
         std::fs::read_link(homes.join(&aside[0])).unwrap(),
         Path::new("/dev/zero")
     );
-    assert_eq!(service.stop(), Some(0));
+    assert_eq!(stop(service), Some(0));
 }
 
 #[test]
@@ -214,8 +121,7 @@ fn a_2_gb_sparse_file_is_moved_aside_without_being_read() {
         .unwrap()
         .set_len(2 << 30)
         .unwrap();
-    let mut service = spawn(data_dir.path(), &[]);
-    let ready = service.wait_ready();
+    let (service, ready) = serve(data_dir.path(), &[]);
     let peak = service.peak_rss_kib();
     println!("2 GB sparse snapshot: ready {ready:?} after spawn, peak RSS {peak} KiB");
     assert!(peak < 256 * 1024, "peak RSS {peak} KiB");
@@ -225,7 +131,7 @@ fn a_2_gb_sparse_file_is_moved_aside_without_being_read() {
         std::fs::metadata(homes.join(&aside[0])).unwrap().len(),
         2 << 30
     );
-    assert_eq!(service.stop(), Some(0));
+    assert_eq!(stop(service), Some(0));
 }
 
 #[test]
@@ -234,23 +140,22 @@ fn a_deleted_homes_directory_is_created_again_at_the_next_save() {
     let homes = data_dir.path().join("homes");
     let snapshot = homes.join("demo.json");
     let fast_saves = ["--save-delay", "20ms", "--save-max-delay", "100ms"];
-    let mut service = spawn(data_dir.path(), &fast_saves);
-    service.wait_ready();
-    service.get_ok("/v1/homes/demo/intervals?date=today");
+    let (service, _) = serve(data_dir.path(), &fast_saves);
+    get_ok(&service, "/v1/homes/demo/intervals?date=today");
     wait_for("the first save", Duration::from_secs(10), || {
         snapshot.exists()
     });
 
     std::fs::remove_dir_all(&homes).unwrap();
     // Another day changes the pool, so the home is saved again.
-    service.get_ok("/v1/homes/demo/intervals?date=2025-10-20");
+    get_ok(&service, "/v1/homes/demo/intervals?date=2025-10-20");
     let took = wait_for(
         "the save after homes/ was deleted",
         Duration::from_secs(10),
         || snapshot.exists(),
     );
     println!("homes/ deleted: the next save wrote the snapshot {took:?} after the change");
-    assert_eq!(service.stop(), Some(0), "every dirty home was saved");
+    assert_eq!(stop(service), Some(0), "every dirty home was saved");
 }
 
 #[test]
@@ -258,8 +163,7 @@ fn a_data_directory_deleted_under_a_running_instance_stays_locked_against_a_seco
     let parent = tempfile::tempdir().unwrap();
     let data_dir = parent.path().join("data");
     let fast_saves = ["--save-delay", "20ms", "--save-max-delay", "100ms"];
-    let mut first = spawn(&data_dir, &fast_saves);
-    first.wait_ready();
+    let (first, _) = serve(&data_dir, &fast_saves);
 
     std::fs::remove_dir_all(&data_dir).unwrap();
     // No request needed: the first instance checks its lock every second.
@@ -270,40 +174,30 @@ fn a_data_directory_deleted_under_a_running_instance_stays_locked_against_a_seco
     );
     println!("data dir deleted: locked again {took:?} later");
 
-    let mut second = pricepool(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-    ])
-    .spawn()
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = second.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            let _ = second.wait();
-            panic!("the second instance started on a directory the first one uses");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut second = Process::spawn(command(
+        BINARY,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ],
+    ));
+    let status = second
+        .exited_within(Duration::from_secs(10))
+        .expect("the second instance started on a directory the first one uses");
     assert_ne!(status.code(), Some(0));
-    let output = second.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines = second.stderr_lines();
     assert_eq!(lines.len(), 1, "one line: {lines:?}");
     assert!(lines[0].contains("locked"), "{lines:?}");
     assert!(lines[0].contains(data_dir.to_str().unwrap()), "{lines:?}");
 
     // The first instance still saves, into the directory it holds again.
-    first.get_ok("/v1/homes/demo/intervals?date=today");
+    get_ok(&first, "/v1/homes/demo/intervals?date=today");
     wait_for(
         "a save after the directory was deleted",
         Duration::from_secs(10),
         || data_dir.join("homes").join("demo.json").exists(),
     );
-    assert_eq!(first.stop(), Some(0));
+    assert_eq!(stop(first), Some(0));
 }
