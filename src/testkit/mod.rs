@@ -1,5 +1,6 @@
 //! Test support that needs real network or process behaviour: the fake
-//! Tibber server (with its own cursor codec) and the harness that runs the
+//! Tibber server (with its own cursor codec), the fake Energy-Charts and
+//! Nord Pool servers (`fake_market` holds what they share) and the harness that runs the
 //! real binary. Behind the `testkit` cargo feature, so the production
 //! binary does not contain it; the package's dev-dependency on itself turns
 //! it on for tests and benches, and the `fake-tibber` binary requires it.
@@ -7,8 +8,13 @@
 #![warn(missing_docs)]
 
 mod cursor;
+pub mod fake_energy_charts;
+pub mod fake_market;
+pub mod fake_nordpool;
 pub mod fake_tibber;
 pub mod process;
 
+pub use fake_energy_charts::FakeEnergyCharts;
+pub use fake_nordpool::FakeNordPool;
 pub use fake_tibber::{Call, DEFAULT_TOKEN, FakeTibber, Fault};
 pub use process::{Answer, Process};

@@ -131,6 +131,60 @@ pub fn transport_error(error: reqwest::Error) -> UpstreamError {
     }
 }
 
+/// One GET to a market source, classified: `Ok(None)` when the status is
+/// the source's "no data yet" (`no_data`: Energy-Charts' 404, Nord Pool's
+/// 204), `Ok(Some(body))` for another 2xx (read up to [`MAX_BODY_BYTES`]);
+/// 401/403 are `Auth`, 429 is `RateLimited` with its `Retry-After`, 5xx
+/// and transport failures are `Transient`, a redirect or any other status
+/// is `Malformed`. Error bodies are not read. No retries here.
+pub async fn get(
+    client: &reqwest::Client,
+    request: reqwest::RequestBuilder,
+    no_data: reqwest::StatusCode,
+) -> Result<Option<Vec<u8>>, UpstreamError> {
+    let request = request.build().map_err(|e| {
+        UpstreamError::Malformed(format!("cannot build the request: {}", e.without_url()))
+    })?;
+    let response = client.execute(request).await.map_err(transport_error)?;
+    let status = response.status();
+    if status == no_data {
+        return Ok(None);
+    }
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(UpstreamError::Auth(format!("http {}", status.as_u16())));
+    }
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+        return Err(UpstreamError::RateLimited {
+            message: format!("http {}", status.as_u16()),
+            retry_after,
+        });
+    }
+    if status.is_redirection() {
+        return Err(describe_redirect(status));
+    }
+    let declared = response.content_length();
+    if status.is_server_error() {
+        return Err(UpstreamError::Transient(describe(
+            status,
+            response.headers(),
+            declared,
+        )));
+    }
+    if !status.is_success() {
+        return Err(UpstreamError::Malformed(describe(
+            status,
+            response.headers(),
+            declared,
+        )));
+    }
+    read_body(response, MAX_BODY_BYTES).await.map(Some)
+}
+
 /// The longest wait a `Retry-After` can impose: Tibber's ban lasts about
 /// ten minutes, and a larger value is more likely a bug than a plan.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);

@@ -12,7 +12,9 @@
 //! - `calendar`: the recent window, publication time, the horizon.
 //! - `gate`: the cooldown policy and retries with backoff; `budget`: a
 //!   source's call budget with a share reserved for the recent window.
-//! - `source`: the `PriceSource` trait and `Source` (demo | tibber);
+//! - `source`: the `PriceSource` trait and `Source` (demo | tibber |
+//!   energy-charts | nordpool); `energy_charts`, `nordpool`: the market
+//!   sources;
 //!   `demo`: the offline market; `tibber`: the GraphQL client
 //!   (`tibber_answer` reads its answers).
 //! - `provider`: the market price providers and what each covers.
@@ -30,6 +32,7 @@ pub(crate) mod calendar;
 pub(crate) mod config;
 pub(crate) mod coordinator;
 pub(crate) mod demo;
+pub(crate) mod energy_charts;
 pub(crate) mod error;
 pub(crate) mod failover;
 pub(crate) mod feed;
@@ -37,6 +40,7 @@ pub(crate) mod gate;
 pub(crate) mod home;
 pub(crate) mod http;
 pub(crate) mod market;
+pub(crate) mod nordpool;
 pub(crate) mod plan;
 pub(crate) mod prefetch;
 pub(crate) mod provider;
@@ -53,8 +57,9 @@ pub use coordinator::{SourceStatus, StatusError, UpstreamStatus};
 pub use demo::{DemoMarket, DemoZone};
 pub use error::{FetchError, IncompleteReason, UpstreamError, UpstreamErrorKind};
 pub use feed::ChangeHook;
+pub use gate::CallGate;
 pub use home::Home;
 pub use market::{Market, UnknownMarket};
 pub use provider::{Provider, UnknownProvider};
 pub use registry::{MarketHome, Registry, market_feed_id};
-pub use source::Source;
+pub use source::{FetchRequest, PriceSource, ProviderUrls, Source};

@@ -49,13 +49,9 @@ impl Provider {
     pub fn covers(self, market: Market, currency: &str) -> bool {
         use Market::*;
         match self {
-            Provider::EnergyCharts => {
-                currency == "EUR"
-                    && matches!(
-                        market,
-                        DeLu | At | Be | Ch | Dk1 | Dk2 | Fr | Nl | No2 | Pl | Se4
-                    )
-            }
+            // Its `bzn` list holds every market here (and more: CZ, ES, IT…),
+            // under the same names; only EUR.
+            Provider::EnergyCharts => currency == "EUR",
             Provider::NordPool => {
                 let area = matches!(
                     market,
@@ -144,5 +140,10 @@ mod tests {
         // No provider quotes Swiss francs; ENTSO-E covers every market in EUR.
         assert!(Provider::defaults_for(Market::Ch, "CHF").is_empty());
         assert!(Provider::Entsoe.covers(Market::Lv, "EUR"));
+        // Energy-Charts serves the Nordic and Baltic zones too, in EUR only.
+        assert!(Provider::EnergyCharts.covers(Market::Fi, "EUR"));
+        assert!(Provider::EnergyCharts.covers(Market::No1, "EUR"));
+        assert!(!Provider::EnergyCharts.covers(Market::No1, "NOK"));
+        assert!(!Provider::NordPool.covers(Market::Ch, "EUR"));
     }
 }

@@ -5,15 +5,21 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::config::TibberConfig;
+use super::budget::Priority;
+use super::calendar;
+use super::config::{Secret, TibberConfig};
 use super::demo::DemoMarket;
+use super::energy_charts::EnergyChartsSource;
 use super::error::UpstreamError;
 use super::gate::CallGate;
 use super::market::Market;
+use super::nordpool::NordPoolSource;
+use super::provider::Provider as ProviderName;
 use super::tibber::TibberSource;
 use super::validate::{self, Trust};
 use crate::pool::{HomeInfo, Interval};
@@ -61,6 +67,55 @@ pub struct FetchRequest {
     /// Local midnight of this date starts quarter-hourly prices; hourly
     /// before (the pool's [`crate::pool::PoolConfig::quarter_hourly_from`]).
     pub quarter_hourly_from: chrono::NaiveDate,
+}
+
+impl FetchRequest {
+    /// The budget priority of a call for the whole request.
+    pub fn priority(&self) -> Priority<'_> {
+        self.priority_of(self.start, self.end)
+    }
+
+    /// The budget priority of a call for `[start, end)` of this request:
+    /// `Recent` when it touches the feed's recent window, else `History`.
+    pub fn priority_of(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Priority<'_> {
+        let (recent_start, recent_end) = calendar::recent_window(self.home.zone, self.now);
+        if end > recent_start && start < recent_end {
+            Priority::Recent
+        } else {
+            Priority::History {
+                feed: &self.home.id,
+            }
+        }
+    }
+}
+
+/// The base URLs of the market price providers (the `--energy-charts-url`,
+/// `--nordpool-url`, … flags), so `Source::for_provider` can build any of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderUrls {
+    /// Energy-Charts' API.
+    pub energy_charts: String,
+    /// Nord Pool's data portal API.
+    pub nordpool: String,
+    /// aWATTar's API for DE-LU.
+    pub awattar: String,
+    /// aWATTar's API for AT.
+    pub awattar_at: String,
+    /// The ENTSO-E transparency platform's API.
+    pub entsoe: String,
+}
+
+impl Default for ProviderUrls {
+    /// The providers' public APIs (DESIGN.md's defaults).
+    fn default() -> ProviderUrls {
+        ProviderUrls {
+            energy_charts: "https://api.energy-charts.info".to_string(),
+            nordpool: "https://dataportal-api.nordpoolgroup.com".to_string(),
+            awattar: "https://api.awattar.de".to_string(),
+            awattar_at: "https://api.awattar.at".to_string(),
+            entsoe: "https://web-api.tp.entsoe.eu".to_string(),
+        }
+    }
 }
 
 /// The offline demo market as a `PriceSource`: no I/O, never fails.
@@ -120,6 +175,10 @@ enum Provider {
     Demo(Arc<DemoSource>),
     /// Tibber's GraphQL API.
     Tibber(Arc<TibberSource>),
+    /// Energy-Charts (market feeds).
+    EnergyCharts(Arc<EnergyChartsSource>),
+    /// Nord Pool's data portal (market feeds).
+    NordPool(Arc<NordPoolSource>),
 }
 
 impl Source {
@@ -140,17 +199,62 @@ impl Source {
         })
     }
 
+    /// Energy-Charts at `base_url` (or its fake), each attempt bounded by
+    /// `request_timeout`, judged by the default [`Trust`].
+    pub fn energy_charts(
+        base_url: String,
+        request_timeout: Duration,
+    ) -> Result<Source, UpstreamError> {
+        let source = EnergyChartsSource::new(base_url, request_timeout)?;
+        Ok(Source {
+            provider: Provider::EnergyCharts(Arc::new(source)),
+            trust: Trust::default(),
+        })
+    }
+
+    /// Nord Pool's data portal at `base_url` (or its fake), each attempt
+    /// bounded by `request_timeout`, judged by the default [`Trust`].
+    pub fn nordpool(base_url: String, request_timeout: Duration) -> Result<Source, UpstreamError> {
+        let source = NordPoolSource::new(base_url, request_timeout)?;
+        Ok(Source {
+            provider: Provider::NordPool(Arc::new(source)),
+            trust: Trust::default(),
+        })
+    }
+
+    /// The source of a market provider named in the config, at its URL in
+    /// `urls`; `token` is for providers that need one (ENTSO-E).
+    pub fn for_provider(
+        provider: ProviderName,
+        urls: &ProviderUrls,
+        token: Option<Secret>,
+        request_timeout: Duration,
+    ) -> Result<Source, UpstreamError> {
+        let _ = token;
+        match provider {
+            ProviderName::EnergyCharts => {
+                Source::energy_charts(urls.energy_charts.clone(), request_timeout)
+            }
+            ProviderName::NordPool => Source::nordpool(urls.nordpool.clone(), request_timeout),
+            ProviderName::Awattar | ProviderName::Entsoe => Err(UpstreamError::Malformed(format!(
+                "source {provider} is not built yet"
+            ))),
+        }
+    }
+
     /// The same source, its answers judged by `trust` (the service passes
     /// `Trust::of(&upstream_config)`).
     pub fn trusting(self, trust: Trust) -> Source {
         Source { trust, ..self }
     }
 
-    /// `demo` or `tibber`, for logs and status pages.
+    /// `demo`, `tibber` or the provider's config name, for logs and status pages.
     pub fn name(&self) -> &'static str {
         match self.provider {
             Provider::Demo(_) => "demo",
             Provider::Tibber(_) => "tibber",
+            Provider::EnergyCharts(_) => ProviderName::EnergyCharts.name(),
+            Provider::NordPool(_) => ProviderName::NordPool.name(),
         }
     }
 }
@@ -164,6 +268,8 @@ impl PriceSource for Source {
         match &self.provider {
             Provider::Demo(source) => source.homes(gate, deadline).await,
             Provider::Tibber(source) => source.homes(gate, deadline).await,
+            Provider::EnergyCharts(source) => source.homes(gate, deadline).await,
+            Provider::NordPool(source) => source.homes(gate, deadline).await,
         }
     }
 
@@ -177,6 +283,8 @@ impl PriceSource for Source {
         let answer = match &self.provider {
             Provider::Demo(source) => source.fetch(request, gate).await?,
             Provider::Tibber(source) => source.fetch(request, gate).await?,
+            Provider::EnergyCharts(source) => source.fetch(request, gate).await?,
+            Provider::NordPool(source) => source.fetch(request, gate).await?,
         };
         let n_answered = answer.len();
         let trusted = validate::trusted(request, answer, &self.trust)?;
@@ -194,6 +302,8 @@ impl PriceSource for Source {
         match &self.provider {
             Provider::Demo(source) => source.is_metered(),
             Provider::Tibber(source) => source.is_metered(),
+            Provider::EnergyCharts(source) => source.is_metered(),
+            Provider::NordPool(source) => source.is_metered(),
         }
     }
 }
