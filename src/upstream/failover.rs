@@ -1,8 +1,9 @@
 //! Failover: a feed lists its sources in order; a call asks the first, and
 //! when it fails (after its own retries) the next, for the same range,
 //! inside the same fetch deadline. Each source keeps its own budget and
-//! cooldowns (its provider's [`CallGate`]); a source cooling down is
-//! skipped while a later one may answer.
+//! cooldowns (its provider's [`CallGate`]); a source cooling down, or whose
+//! last fetch failed less than its cooldown ago, is skipped while a later
+//! one may answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,7 +68,9 @@ pub(crate) async fn fetch(
     let mut failure: Option<(UpstreamError, Cooldown)> = None;
     for (n, upstream) in sources.iter().enumerate() {
         let last = n + 1 == sources.len();
-        if !last && upstream.gate.cooldown().is_some() {
+        let cooling =
+            upstream.gate.cooldown().is_some() || upstream.gate.recently_failed().is_some();
+        if !last && cooling {
             continue;
         }
         let call = upstream.source.fetch(request, &upstream.gate);
@@ -77,6 +80,7 @@ pub(crate) async fn fetch(
         };
         let error = match outcome {
             Ok(intervals) => {
+                upstream.gate.note_fetch(None);
                 attempts.push(Attempt {
                     source: upstream.name(),
                     failure: None,
@@ -89,6 +93,7 @@ pub(crate) async fn fetch(
             Err(error) => error,
         };
         let cooldown = upstream.gate.cooldown_after(&error);
+        upstream.gate.note_fetch(Some(&cooldown));
         if !last {
             tracing::warn!(source = upstream.name(), kind = %error.kind(), error = %error, "source failed; asking the next");
         }

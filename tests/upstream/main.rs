@@ -14,5 +14,6 @@ mod demo;
 mod failures;
 mod fake;
 mod logs;
+mod market_homes;
 mod market_sources;
 mod prefetch;
