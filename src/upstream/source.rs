@@ -9,8 +9,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::config::TibberConfig;
+use super::awattar::AwattarSource;
+use super::config::{Secret, TibberConfig};
 use super::demo::DemoMarket;
+use super::entsoe::EntsoeSource;
 use super::error::UpstreamError;
 use super::gate::CallGate;
 use super::market::Market;
@@ -120,6 +122,10 @@ enum Provider {
     Demo(Arc<DemoSource>),
     /// Tibber's GraphQL API.
     Tibber(Arc<TibberSource>),
+    /// The ENTSO-E transparency platform (market feeds).
+    Entsoe(Arc<EntsoeSource>),
+    /// aWATTar's DE-LU and AT APIs (market feeds).
+    Awattar(Arc<AwattarSource>),
 }
 
 impl Source {
@@ -140,6 +146,40 @@ impl Source {
         })
     }
 
+    /// The ENTSO-E transparency platform at `base_url` with `token`, each
+    /// attempt bounded by `request_timeout`, judged by the default [`Trust`].
+    pub fn entsoe(
+        base_url: String,
+        token: Secret,
+        request_timeout: std::time::Duration,
+    ) -> Result<Source, UpstreamError> {
+        Ok(Source {
+            provider: Provider::Entsoe(Arc::new(EntsoeSource::new(
+                base_url,
+                token,
+                request_timeout,
+            )?)),
+            trust: Trust::default(),
+        })
+    }
+
+    /// aWATTar: `de_url` for DE-LU, `at_url` for AT, each attempt bounded
+    /// by `request_timeout`, judged by the default [`Trust`].
+    pub fn awattar(
+        de_url: String,
+        at_url: String,
+        request_timeout: std::time::Duration,
+    ) -> Result<Source, UpstreamError> {
+        Ok(Source {
+            provider: Provider::Awattar(Arc::new(AwattarSource::new(
+                de_url,
+                at_url,
+                request_timeout,
+            )?)),
+            trust: Trust::default(),
+        })
+    }
+
     /// The same source, its answers judged by `trust` (the service passes
     /// `Trust::of(&upstream_config)`).
     pub fn trusting(self, trust: Trust) -> Source {
@@ -151,6 +191,8 @@ impl Source {
         match self.provider {
             Provider::Demo(_) => "demo",
             Provider::Tibber(_) => "tibber",
+            Provider::Entsoe(_) => "entsoe",
+            Provider::Awattar(_) => "awattar",
         }
     }
 }
@@ -164,6 +206,8 @@ impl PriceSource for Source {
         match &self.provider {
             Provider::Demo(source) => source.homes(gate, deadline).await,
             Provider::Tibber(source) => source.homes(gate, deadline).await,
+            Provider::Entsoe(source) => source.homes(gate, deadline).await,
+            Provider::Awattar(source) => source.homes(gate, deadline).await,
         }
     }
 
@@ -177,6 +221,8 @@ impl PriceSource for Source {
         let answer = match &self.provider {
             Provider::Demo(source) => source.fetch(request, gate).await?,
             Provider::Tibber(source) => source.fetch(request, gate).await?,
+            Provider::Entsoe(source) => source.fetch(request, gate).await?,
+            Provider::Awattar(source) => source.fetch(request, gate).await?,
         };
         let n_answered = answer.len();
         let trusted = validate::trusted(request, answer, &self.trust)?;
@@ -194,6 +240,8 @@ impl PriceSource for Source {
         match &self.provider {
             Provider::Demo(source) => source.is_metered(),
             Provider::Tibber(source) => source.is_metered(),
+            Provider::Entsoe(source) => source.is_metered(),
+            Provider::Awattar(source) => source.is_metered(),
         }
     }
 }
