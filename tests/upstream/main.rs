@@ -13,4 +13,5 @@ mod demo;
 mod failures;
 mod fake;
 mod logs;
+mod market_sources_2;
 mod prefetch;
