@@ -17,6 +17,8 @@
 //!   sources;
 //!   `demo`: the offline market; `tibber`: the GraphQL client
 //!   (`tibber_answer` reads its answers).
+//! - `entsoe`: the ENTSO-E transparency platform (`entsoe_document` reads
+//!   its XML); `awattar`: aWATTar's DE-LU and AT APIs.
 //! - `provider`: the market price providers and what each covers.
 //! - `market`: the bidding zones, their zones and ENTSO-E codes.
 //! - `http`: the bounded, non-redirecting HTTP exchange sources use.
@@ -27,12 +29,15 @@
 #![warn(missing_docs)]
 
 pub(crate) mod answer;
+pub(crate) mod awattar;
 pub(crate) mod budget;
 pub(crate) mod calendar;
 pub(crate) mod config;
 pub(crate) mod coordinator;
 pub(crate) mod demo;
 pub(crate) mod energy_charts;
+pub(crate) mod entsoe;
+pub(crate) mod entsoe_document;
 pub(crate) mod error;
 pub(crate) mod failover;
 pub(crate) mod feed;
@@ -51,10 +56,12 @@ pub(crate) mod tibber_answer;
 pub(crate) mod validate;
 
 pub use answer::{Answer, Coverage, Shortfall};
+pub use awattar::{AWATTAR_AT_URL, AWATTAR_DE_URL};
 pub use budget::Priority;
 pub use config::{Secret, TIBBER_URL, TibberConfig, UpstreamConfig};
 pub use coordinator::{SourceStatus, StatusError, UpstreamStatus};
 pub use demo::{DemoMarket, DemoZone};
+pub use entsoe::ENTSOE_URL;
 pub use error::{FetchError, IncompleteReason, UpstreamError, UpstreamErrorKind};
 pub use feed::ChangeHook;
 pub use gate::CallGate;

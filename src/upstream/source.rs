@@ -10,11 +10,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+use super::awattar::AwattarSource;
 use super::budget::Priority;
 use super::calendar;
 use super::config::{Secret, TibberConfig};
 use super::demo::DemoMarket;
 use super::energy_charts::EnergyChartsSource;
+use super::entsoe::EntsoeSource;
 use super::error::UpstreamError;
 use super::gate::CallGate;
 use super::market::Market;
@@ -179,6 +181,10 @@ enum Provider {
     EnergyCharts(Arc<EnergyChartsSource>),
     /// Nord Pool's data portal (market feeds).
     NordPool(Arc<NordPoolSource>),
+    /// The ENTSO-E transparency platform (market feeds).
+    Entsoe(Arc<EntsoeSource>),
+    /// aWATTar's DE-LU and AT APIs (market feeds).
+    Awattar(Arc<AwattarSource>),
 }
 
 impl Source {
@@ -212,12 +218,46 @@ impl Source {
         })
     }
 
+    /// The ENTSO-E transparency platform at `base_url` with `token`, each
+    /// attempt bounded by `request_timeout`, judged by the default [`Trust`].
+    pub fn entsoe(
+        base_url: String,
+        token: Secret,
+        request_timeout: std::time::Duration,
+    ) -> Result<Source, UpstreamError> {
+        Ok(Source {
+            provider: Provider::Entsoe(Arc::new(EntsoeSource::new(
+                base_url,
+                token,
+                request_timeout,
+            )?)),
+            trust: Trust::default(),
+        })
+    }
+
     /// Nord Pool's data portal at `base_url` (or its fake), each attempt
     /// bounded by `request_timeout`, judged by the default [`Trust`].
     pub fn nordpool(base_url: String, request_timeout: Duration) -> Result<Source, UpstreamError> {
         let source = NordPoolSource::new(base_url, request_timeout)?;
         Ok(Source {
             provider: Provider::NordPool(Arc::new(source)),
+            trust: Trust::default(),
+        })
+    }
+
+    /// aWATTar: `de_url` for DE-LU, `at_url` for AT, each attempt bounded
+    /// by `request_timeout`, judged by the default [`Trust`].
+    pub fn awattar(
+        de_url: String,
+        at_url: String,
+        request_timeout: std::time::Duration,
+    ) -> Result<Source, UpstreamError> {
+        Ok(Source {
+            provider: Provider::Awattar(Arc::new(AwattarSource::new(
+                de_url,
+                at_url,
+                request_timeout,
+            )?)),
             trust: Trust::default(),
         })
     }
@@ -230,15 +270,22 @@ impl Source {
         token: Option<Secret>,
         request_timeout: Duration,
     ) -> Result<Source, UpstreamError> {
-        let _ = token;
         match provider {
             ProviderName::EnergyCharts => {
                 Source::energy_charts(urls.energy_charts.clone(), request_timeout)
             }
             ProviderName::NordPool => Source::nordpool(urls.nordpool.clone(), request_timeout),
-            ProviderName::Awattar | ProviderName::Entsoe => Err(UpstreamError::Malformed(format!(
-                "source {provider} is not built yet"
-            ))),
+            ProviderName::Awattar => Source::awattar(
+                urls.awattar.clone(),
+                urls.awattar_at.clone(),
+                request_timeout,
+            ),
+            ProviderName::Entsoe => match token {
+                Some(token) => Source::entsoe(urls.entsoe.clone(), token, request_timeout),
+                None => Err(UpstreamError::Auth(
+                    "entsoe needs a security token (--entsoe-token)".to_string(),
+                )),
+            },
         }
     }
 
@@ -255,6 +302,8 @@ impl Source {
             Provider::Tibber(_) => "tibber",
             Provider::EnergyCharts(_) => ProviderName::EnergyCharts.name(),
             Provider::NordPool(_) => ProviderName::NordPool.name(),
+            Provider::Entsoe(_) => "entsoe",
+            Provider::Awattar(_) => "awattar",
         }
     }
 }
@@ -270,6 +319,8 @@ impl PriceSource for Source {
             Provider::Tibber(source) => source.homes(gate, deadline).await,
             Provider::EnergyCharts(source) => source.homes(gate, deadline).await,
             Provider::NordPool(source) => source.homes(gate, deadline).await,
+            Provider::Entsoe(source) => source.homes(gate, deadline).await,
+            Provider::Awattar(source) => source.homes(gate, deadline).await,
         }
     }
 
@@ -285,6 +336,8 @@ impl PriceSource for Source {
             Provider::Tibber(source) => source.fetch(request, gate).await?,
             Provider::EnergyCharts(source) => source.fetch(request, gate).await?,
             Provider::NordPool(source) => source.fetch(request, gate).await?,
+            Provider::Entsoe(source) => source.fetch(request, gate).await?,
+            Provider::Awattar(source) => source.fetch(request, gate).await?,
         };
         let n_answered = answer.len();
         let trusted = validate::trusted(request, answer, &self.trust)?;
@@ -304,6 +357,8 @@ impl PriceSource for Source {
             Provider::Tibber(source) => source.is_metered(),
             Provider::EnergyCharts(source) => source.is_metered(),
             Provider::NordPool(source) => source.is_metered(),
+            Provider::Entsoe(source) => source.is_metered(),
+            Provider::Awattar(source) => source.is_metered(),
         }
     }
 }

@@ -16,4 +16,5 @@ mod fake;
 mod logs;
 mod market_homes;
 mod market_sources;
+mod market_sources_2;
 mod prefetch;
