@@ -14,6 +14,8 @@ mod conn_limits;
 mod current;
 mod errors;
 mod intervals;
+mod mosquitto;
+mod mqtt;
 mod operations;
 mod persistence;
 mod process;
