@@ -451,3 +451,23 @@ async fn a_killed_service_is_marked_offline_by_its_last_will() {
             .retain
     );
 }
+
+#[test]
+fn a_bad_mqtt_url_stops_the_start_with_one_line_that_never_quotes_it() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut child = Process::spawn(pricepool::testkit::process::command(
+        BINARY,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.path().to_str().unwrap(),
+            "--mqtt-url",
+            "http://alice:hunter2@broker:1883",
+        ],
+    ));
+    assert!(!child.wait(Duration::from_secs(20)).success());
+    let log = child.stderr();
+    assert!(log.contains("mqtt://"), "{log}");
+    assert!(!log.contains("hunter2") && !log.contains("alice"), "{log}");
+}
