@@ -16,6 +16,7 @@ mod errors;
 mod intervals;
 mod mosquitto;
 mod mqtt;
+mod mqtt_process;
 mod operations;
 mod persistence;
 mod process;
