@@ -22,6 +22,7 @@ use crate::api::render_cache::RenderCache;
 use crate::api::{ApiState, router, startup_router};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, SourceKind};
+use crate::mqtt::MqttSettings;
 use crate::pool::PoolConfig;
 use crate::serve::{ConnectionLimits, StartupServer, raise_open_files_limit, serve};
 use crate::shutdown::{Shutdown, StopSignals};
@@ -51,6 +52,9 @@ pub enum StartupError {
     /// The upstream client could not be built (e.g. a bad URL).
     #[error("cannot set up the upstream: {0}")]
     Upstream(#[from] crate::upstream::UpstreamError),
+    /// The MQTT flags cannot be used (the message never quotes the URL).
+    #[error("{0}")]
+    Mqtt(#[from] crate::mqtt::MqttError),
     /// The listen address cannot be bound (in use, not ours, no permission).
     #[error("cannot listen on {address}: {source}{hint}")]
     Bind {
@@ -84,6 +88,7 @@ impl Application {
     /// prefetch.
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         config.validate()?;
+        let mqtt = mqtt_settings(&config)?;
         // Bind first: a port in use fails the start before anything is spawned.
         let connection_limits = ConnectionLimits::new(
             config.header_read_timeout,
@@ -115,6 +120,9 @@ impl Application {
         );
         let ready = discover_homes(&registry, n_restored, &shutdown).await;
         registry.spawn_prefetch(shutdown.worker_token(), shutdown.background());
+        if let Some(mqtt) = mqtt {
+            crate::mqtt::spawn(mqtt, registry.clone(), clock.clone(), &shutdown);
+        }
         let state = api_state(&config, registry.clone(), &saver, clock, ready);
         startup_server.stop().await;
         tracing::info!(
@@ -217,6 +225,15 @@ async fn watch_stop(stop: impl Future<Output = ()>, shutdown: Shutdown, saver: S
     tracing::info!(
         "shutdown requested; dirty homes are being written, finishing in-flight requests"
     );
+}
+
+/// The MQTT push's settings when `--mqtt-url` is given.
+fn mqtt_settings(config: &Config) -> Result<Option<MqttSettings>, StartupError> {
+    let Some(url) = &config.mqtt_url else {
+        return Ok(None);
+    };
+    let settings = MqttSettings::new(url, &config.mqtt_prefix, &config.ha_discovery_prefix)?;
+    Ok(Some(settings))
 }
 
 /// Binds `--listen` and answers probes on it while the service is built.

@@ -158,6 +158,23 @@ pub struct Config {
     #[arg(long, env = "PRICEPOOL_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// MQTT broker to push prices to, with Home Assistant discovery:
+    /// `mqtt://[user:pass@]host:port` or `mqtts://…`; no MQTT when absent.
+    #[arg(long, env = "PRICEPOOL_MQTT_URL", hide_env_values = true, value_parser = crate::mqtt::MqttUrl::from_arg)]
+    pub mqtt_url: Option<crate::mqtt::MqttUrl>,
+
+    /// Topic prefix of what pricepool publishes over MQTT.
+    #[arg(long, env = "PRICEPOOL_MQTT_PREFIX", default_value = "pricepool")]
+    pub mqtt_prefix: String,
+
+    /// Home Assistant's MQTT discovery prefix.
+    #[arg(
+        long,
+        env = "PRICEPOOL_HA_DISCOVERY_PREFIX",
+        default_value = "homeassistant"
+    )]
+    pub ha_discovery_prefix: String,
+
     /// Largest request head in bytes (request line and headers); larger
     /// ones are answered 431.
     #[arg(long, env = "PRICEPOOL_MAX_HEADER_BYTES", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u32).range(8192..=1024 * 1024))]

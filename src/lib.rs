@@ -18,6 +18,7 @@
 //! - [`store`]: snapshot files, atomic writes, the debounced saver.
 //! - [`api`]: routes, problem+json errors, OpenAPI.
 //! - [`clock`]: the wall clock (`--now`).
+//! - [`mqtt`]: the push to Home Assistant (MQTT with discovery).
 //! - [`app`]: `Application::build` wires everything; graceful shutdown.
 //! - [`serve`]: the accept loop; connection timeouts, cap and shutdown.
 //! - [`healthcheck`]: `pricepool healthcheck` for container probes.
@@ -30,6 +31,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod healthcheck;
+pub mod mqtt;
 pub mod pool;
 pub(crate) mod serve;
 pub mod shutdown;
