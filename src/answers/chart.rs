@@ -1,0 +1,1 @@
+//! A day's prices as an SVG step chart (filled in below).

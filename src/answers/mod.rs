@@ -1,0 +1,31 @@
+//! Answers beyond the raw prices: what people ask of day-ahead prices
+//! ("when is it cheapest for three hours?", "what is today's spread?",
+//! "what does each hour cost on an hourly bill?"), computed once here
+//! instead of by every client, exactly and correctly on DST days and across
+//! the switch from hourly to quarter-hourly prices.
+//!
+//! Like [`crate::pool`], everything here is pure and synchronous: functions
+//! over a home's intervals (in order, as an `Answer` carries them) and its
+//! zone, no clock reads, no I/O. The API's handlers only parse, call and
+//! render.
+//!
+//! - [`hourly`]: the mean of each local clock hour.
+//! - [`cheapest`]: the cheapest (or dearest) window of a duration.
+//! - [`summary`]: min, max, mean and median per local day.
+//! - [`chart`]: a day's prices as an SVG step chart.
+
+pub mod chart;
+pub mod cheapest;
+pub mod hourly;
+pub mod summary;
+
+pub use cheapest::{CheapestError, Pick, Window, WindowQuery, cheapest};
+pub use hourly::hourly_means;
+pub use summary::{DaySummary, Extreme, summarize};
+
+use crate::pool::Interval;
+
+/// The slot's length in seconds: its weight in every duration-weighted mean.
+fn seconds(interval: &Interval) -> i64 {
+    interval.resolution.seconds()
+}
