@@ -5,6 +5,8 @@
 //! data directory directly.
 #![warn(missing_docs)]
 
+pub(crate) mod answer_query;
+pub(crate) mod answers;
 pub mod caching;
 pub(crate) mod dto;
 pub(crate) mod extract;

@@ -18,6 +18,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use super::answers::{cheapest_window, summary};
 use super::homes::{list_homes, stats};
 use super::intervals::{current, intervals, rates};
 use super::middleware::{
@@ -37,6 +38,8 @@ fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/v1/homes/{home_id}/intervals/current", get(current)),
         ("/v1/homes/{home_id}/rates", get(rates)),
         ("/v1/homes/{home_id}/stats", get(stats)),
+        ("/v1/homes/{home_id}/cheapest", get(cheapest_window)),
+        ("/v1/homes/{home_id}/summary", get(summary)),
         ("/healthz", get(healthz)),
         ("/readyz", get(readyz)),
         ("/metrics", get(render_metrics)),

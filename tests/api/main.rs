@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod answers;
 mod auth;
 mod caching;
 mod conn_limits;
