@@ -191,7 +191,7 @@ fn best_slots(intervals: &[Interval], target: i64, highest: bool) -> Option<Vec<
 fn mean_of(slots: &[Interval]) -> f64 {
     let covered: i64 = slots.iter().map(seconds).sum();
     let weighted: f64 = slots.iter().map(|s| s.total * seconds(s) as f64).sum();
-    weighted / covered.max(1) as f64
+    super::tidy(weighted / covered.max(1) as f64)
 }
 
 /// The pick of `slots` (in time order): touching slots merged into windows.

@@ -29,3 +29,12 @@ use crate::pool::Interval;
 fn seconds(interval: &Interval) -> i64 {
     interval.resolution.seconds()
 }
+
+/// A computed mean without the binary noise of its sum: rounded to ten
+/// decimals (prices carry at most four, so a mean of quarter-hours at most
+/// six), so the mean of 0.2415 and its neighbours reads 0.2415, not
+/// 0.24150000000000002.
+fn tidy(mean: f64) -> f64 {
+    let rounded = (mean * 1e10).round() / 1e10;
+    if rounded.is_finite() { rounded } else { mean }
+}

@@ -94,7 +94,7 @@ fn summarize_slots(date: NaiveDate, slots: &[Interval]) -> DaySummary {
         .iter()
         .map(|slot| slot.total * seconds(slot) as f64)
         .sum();
-    let mean = (weight > 0).then(|| weighted / weight as f64);
+    let mean = (weight > 0).then(|| super::tidy(weighted / weight as f64));
     DaySummary {
         date,
         complete: false,
@@ -113,7 +113,7 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     match n {
         0 => None,
         _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+        _ => Some(super::tidy((values[n / 2 - 1] + values[n / 2]) / 2.0)),
     }
 }
 
@@ -251,12 +251,14 @@ pub(crate) mod tests {
             slots[34].starts_at,
         );
         assert_eq!(mixed[0].mean, Some(1.0));
+        assert_eq!(
+            summarize_slots(mixed[0].date, &quarters(slots[0].starts_at, &[0.1, 0.2])).median,
+            Some(0.15)
+        );
         assert_eq!(mixed[1].mean, Some(0.0));
         let across = summarize_slots(mixed[0].date, &slots[22..34]);
-        assert_eq!(
-            across.mean,
-            Some(2.0 * 3600.0 / (2.0 * 3600.0 + 10.0 * 900.0))
-        );
+        let expected = 2.0 * 3600.0 / (2.0 * 3600.0 + 10.0 * 900.0);
+        assert!((across.mean.unwrap() - expected).abs() < 1e-9);
     }
 
     proptest! {
