@@ -13,12 +13,15 @@
 //! - [`cheapest`]: the cheapest (or dearest) window of a duration.
 //! - [`summary`]: min, max, mean and median per local day.
 //! - [`chart`]: a day's prices as an SVG step chart.
+//! - [`markup`]: escaping for the SVG and HTML the service writes.
 
 pub mod chart;
 pub mod cheapest;
 pub mod hourly;
+pub mod markup;
 pub mod summary;
 
+pub use chart::DayChart;
 pub use cheapest::{CheapestError, Pick, Window, WindowQuery, cheapest};
 pub use hourly::hourly_means;
 pub use summary::{DaySummary, Extreme, summarize};

@@ -19,6 +19,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use super::answers::{cheapest_window, summary};
+use super::chart::chart_svg;
+use super::dashboard::dashboard;
 use super::homes::{list_homes, stats};
 use super::intervals::{current, intervals, rates};
 use super::middleware::{
@@ -40,6 +42,8 @@ fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/v1/homes/{home_id}/stats", get(stats)),
         ("/v1/homes/{home_id}/cheapest", get(cheapest_window)),
         ("/v1/homes/{home_id}/summary", get(summary)),
+        ("/v1/homes/{home_id}/chart.svg", get(chart_svg)),
+        ("/", get(dashboard)),
         ("/healthz", get(healthz)),
         ("/readyz", get(readyz)),
         ("/metrics", get(render_metrics)),
@@ -59,7 +63,8 @@ pub(crate) fn router(state: ApiState, request_timeout: Duration) -> Router {
     let router = routes()
         .into_iter()
         .fold(Router::new(), |router, (path, method_router)| {
-            let method_router = if path.starts_with("/v1/") {
+            // The page shows the same prices as /v1, so it needs the token too.
+            let method_router = if path.starts_with("/v1/") || path == "/" {
                 method_router.route_layer(from_fn_with_state(token.clone(), require_token))
             } else {
                 method_router

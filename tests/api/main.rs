@@ -16,6 +16,7 @@ mod current;
 mod errors;
 mod intervals;
 mod operations;
+mod pages;
 mod persistence;
 mod process;
 mod rates;
