@@ -11,6 +11,7 @@ pub mod caching;
 pub(crate) mod chart;
 pub(crate) mod dashboard;
 pub(crate) mod dto;
+pub(crate) mod evcc;
 pub(crate) mod extract;
 pub(crate) mod homes;
 pub(crate) mod intervals;

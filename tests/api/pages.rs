@@ -83,6 +83,9 @@ async fn the_dashboard_shows_each_homes_price_charts_cheapest_window_and_upstrea
     assert!(page.contains("Tomorrow: prices not published yet."));
     assert!(page.contains("<p class=\"cheapest\">Cheapest 3 h: 2025-10-26 "));
     assert!(page.contains("<dt>Last success</dt>"));
+    for home in ["demo-helsinki", "demo-oslo"] {
+        assert!(page.contains(&format!("<h2>{home}</h2>")), "{home}");
+    }
     assert!(!page.contains("<script"), "readable without JavaScript");
     assert!(
         !page.contains("http://") || !page.contains("src=\"http"),
@@ -95,4 +98,52 @@ async fn the_dashboard_needs_the_api_token_when_one_is_set() {
     let app = spawn_app_with(&["--api-token", "a-long-enough-test-token-0123456789"]).await;
     let response = app.get("/").await;
     assert_problem(response, StatusCode::UNAUTHORIZED).await;
+}
+
+/// evcc's `api.Rate`, as its `/api/tariff/{tariff}` writes them.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvccRate {
+    start: chrono::DateTime<chrono::FixedOffset>,
+    end: chrono::DateTime<chrono::FixedOffset>,
+    value: f64,
+}
+
+/// evcc's tariff body: `{"rates": [...]}` and nothing else.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvccTariff {
+    rates: Vec<EvccRate>,
+}
+
+#[tokio::test]
+async fn the_evcc_tariff_view_lists_the_upcoming_rates_as_evcc_itself_answers() {
+    let app = spawn_app().await;
+    let response = app.get("/api/tariff/grid").await;
+    // The demo has three homes: which one is for the client to say.
+    assert_eq!(
+        assert_problem(response, StatusCode::BAD_REQUEST).await["parameter"],
+        "home"
+    );
+    for path in ["/api/tariff/grid?home=demo"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let tariff: EvccTariff = response.json().await.expect("evcc's tariff body");
+        // 10:00 to the end of the 25-hour day: 14 hours of quarters; tomorrow unpublished.
+        assert_eq!(tariff.rates.len(), 56);
+        assert_eq!(
+            tariff.rates[0].start.to_rfc3339(),
+            "2025-10-26T10:00:00+01:00"
+        );
+        assert_eq!(tariff.rates[0].end, tariff.rates[1].start);
+        let rates: Value = app.get_json("/v1/homes/demo/rates", StatusCode::OK).await;
+        assert_eq!(Some(tariff.rates[0].value), rates[0]["value"].as_f64());
+    }
+    let response = app.get("/api/tariff/grid?home=nowhere").await;
+    assert_problem(response, StatusCode::NOT_FOUND).await;
+    let response = app.get("/api/tariff/grid?house=demo").await;
+    assert_eq!(
+        assert_problem(response, StatusCode::BAD_REQUEST).await["parameter"],
+        "house"
+    );
 }
