@@ -16,6 +16,7 @@
 //! - [`upstream`]: price sources and the fetch coordinator (single-flight,
 //!   negative cache, retries, budget).
 //! - [`store`]: snapshot files, atomic writes, the debounced saver.
+//! - [`answers`]: hourly means, the cheapest window, day summaries, the chart.
 //! - [`api`]: routes, problem+json errors, OpenAPI.
 //! - [`clock`]: the wall clock (`--now`).
 //! - [`mqtt`]: the push to Home Assistant (MQTT with discovery).
@@ -26,6 +27,7 @@
 //! - [`telemetry`]: the tracing subscriber and the Prometheus recorder.
 //! - `testkit` (cargo feature `testkit`, on for tests and benches): the
 //!   fake Tibber server and the harness that runs the real binary.
+pub mod answers;
 pub mod api;
 pub mod app;
 pub mod clock;

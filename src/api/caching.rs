@@ -88,16 +88,34 @@ pub(crate) fn cached_json_with_etag(
     etag: &str,
     max_age_seconds: i64,
 ) -> Response {
+    cached_body(
+        request_headers,
+        body,
+        etag,
+        HeaderValue::from_static("application/json"),
+        max_age_seconds,
+    )
+}
+
+/// A 200 of `content_type` with `ETag` and `Cache-Control: max-age`, or a
+/// bodiless 304 when the client already holds it: the JSON views, the SVG
+/// chart and the HTML page alike.
+pub(crate) fn cached_body(
+    request_headers: &HeaderMap,
+    body: Bytes,
+    etag: &str,
+    content_type: HeaderValue,
+    max_age_seconds: i64,
+) -> Response {
     let cache_control = format!("max-age={max_age_seconds}");
     let matched = if_none_match_matches(request_headers, etag);
     let mut response = if matched {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut response = Response::new(Body::from(body));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type);
         response
     };
     let headers = response.headers_mut();

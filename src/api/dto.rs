@@ -192,3 +192,105 @@ pub(crate) struct ReadyBody {
     /// Every known home, by id.
     pub(crate) homes: Vec<ReadyHome>,
 }
+
+/// One window of `/cheapest`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct WindowView {
+    /// Its first slot's start, in the home's offset.
+    pub(crate) start: String,
+    /// Its last slot's end (exclusive).
+    pub(crate) end: String,
+    /// The mean total over it, weighted by slot duration.
+    pub(crate) mean: f64,
+}
+
+/// One picked slot of `/cheapest`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SlotView {
+    /// Start, in the home's offset.
+    pub(crate) starts_at: String,
+    /// End (exclusive).
+    pub(crate) ends_at: String,
+    /// Price per kWh including taxes.
+    pub(crate) total: f64,
+}
+
+/// The body of `/v1/homes/{home_id}/cheapest`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CheapestBody {
+    /// The home asked about.
+    pub(crate) home_id: String,
+    /// ISO 4217 code of the prices.
+    pub(crate) currency: String,
+    /// Start of the range searched.
+    pub(crate) start: String,
+    /// End of the range searched (exclusive).
+    pub(crate) end: String,
+    /// The window's length, ISO 8601 (`PT3H`).
+    pub(crate) duration: String,
+    /// False when part of the range is missing: the pick is over what is known.
+    pub(crate) complete: bool,
+    /// The mean total over the picked slots; null when nothing of that length fits.
+    pub(crate) mean: Option<f64>,
+    /// The picked stretches, in order (one when contiguous; none when nothing fits).
+    pub(crate) windows: Vec<WindowView>,
+    /// The picked slots, in order.
+    pub(crate) slots: Vec<SlotView>,
+    /// Why the range is incomplete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    /// When asking again may fill the missing part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) retry_at: Option<String>,
+}
+
+/// A day's cheapest or dearest slot in `/summary`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ExtremeView {
+    /// Its total price.
+    pub(crate) total: f64,
+    /// Its start (the earliest slot with that price).
+    pub(crate) starts_at: String,
+}
+
+/// One local day of `/summary`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DayView {
+    /// The local date, `YYYY-MM-DD`.
+    pub(crate) date: String,
+    /// Whether every slot of the whole local day is known.
+    pub(crate) complete: bool,
+    /// How many slots of the day are known.
+    pub(crate) count: usize,
+    /// The cheapest slot; null without slots.
+    pub(crate) min: Option<ExtremeView>,
+    /// The dearest slot; null without slots.
+    pub(crate) max: Option<ExtremeView>,
+    /// The mean total weighted by slot duration; null without slots.
+    pub(crate) mean: Option<f64>,
+    /// The median total; null without slots.
+    pub(crate) median: Option<f64>,
+}
+
+/// The body of `/v1/homes/{home_id}/summary`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SummaryBody {
+    /// The home asked about.
+    pub(crate) home_id: String,
+    /// ISO 4217 code of the prices.
+    pub(crate) currency: String,
+    /// Start of the range summarised.
+    pub(crate) start: String,
+    /// End of the range (exclusive).
+    pub(crate) end: String,
+    /// False when part of the range is missing.
+    pub(crate) complete: bool,
+    /// Why the range is incomplete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    /// When asking again may fill the missing part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) retry_at: Option<String>,
+    /// One entry per local day the range touches.
+    pub(crate) days: Vec<DayView>,
+}

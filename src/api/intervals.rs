@@ -8,15 +8,20 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::answer_query::wants_hourly;
 use super::caching::{MAX_AGE_CAP_SECONDS, cached_json, cached_json_with_etag, max_age};
 use super::dto::{CurrentBody, IntervalView, local_rfc3339};
 use super::extract::{HomeRequest, find_home};
 use super::problem::{ApiError, respond};
-use super::query::{DefaultRange, RANGE_PARAMETERS, ResolvedRange, parse_pairs, parse_range};
+use super::query::{DefaultRange, ResolvedRange, parse_pairs, parse_range};
 use super::render::{IntervalsJson, rates_json};
 use super::render_cache::View;
 use super::state::ApiState;
+use crate::answers::hourly_means;
 use crate::pool::{HomeInfo, Interval, QUARTER_SECONDS};
+
+/// Query parameters of `/intervals` and `/rates`: the range and `resolution`.
+const INTERVAL_PARAMETERS: &[&str] = &["start", "end", "date", "resolution"];
 use crate::upstream::Answer;
 
 /// Answers a range endpoint: resolves the home and range of `request` at
@@ -31,12 +36,14 @@ async fn range_response(
     now: DateTime<Utc>,
     default: DefaultRange,
     view: View,
-    render: impl FnOnce(&HomeInfo, &ResolvedRange, &Answer) -> Vec<u8>,
+    render: impl FnOnce(&HomeInfo, &ResolvedRange, &Answer, &[Interval]) -> Vec<u8>,
 ) -> Result<Response, ApiError> {
     let home = find_home(state, &request.home_id)?;
-    let pairs = parse_pairs(request.query.as_deref(), RANGE_PARAMETERS)?;
+    let pairs = parse_pairs(request.query.as_deref(), INTERVAL_PARAMETERS)?;
     let info = home.info();
     let range = parse_range(&pairs)?.resolve(info.zone, now, default);
+    let hourly = wants_hourly(&pairs)?;
+    let view = view.hourly_if(hourly);
     let span = (range.start, range.end);
     let kept = state.render_cache.get(view, &info, span, home.revision());
     let (rendered, complete, retry_at) = match kept {
@@ -51,7 +58,12 @@ async fn range_response(
                 state
                     .render_cache
                     .render_and_keep(view, &info, span, answer.revision(), || {
-                        render(&info, &range, &answer)
+                        if hourly {
+                            let hours = hourly_means(&answer.intervals, info.zone);
+                            render(&info, &range, &answer, &hours)
+                        } else {
+                            render(&info, &range, &answer, &answer.intervals)
+                        }
                     });
             (rendered, answer.is_complete(), answer.retry_at())
         }
@@ -68,7 +80,7 @@ async fn range_response(
 /// The next moment an answer over `range` can change, as seen at `now`:
 /// when the range moves, and for an incomplete answer when asking again
 /// may fill it.
-fn next_change(
+pub(crate) fn next_change(
     now: DateTime<Utc>,
     range: &ResolvedRange,
     complete: bool,
@@ -85,7 +97,7 @@ fn next_change(
     next
 }
 
-/// `GET /v1/homes/{home_id}/intervals`.
+/// `GET /v1/homes/{home_id}/intervals` (`resolution=hour`: each local hour's mean).
 pub(crate) async fn intervals(State(state): State<ApiState>, request: HomeRequest) -> Response {
     let now = state.clock.now();
     let result = range_response(
@@ -94,7 +106,7 @@ pub(crate) async fn intervals(State(state): State<ApiState>, request: HomeReques
         now,
         DefaultRange::Today,
         View::Intervals,
-        |info, range, answer| {
+        |info, range, answer, intervals| {
             let shortfall = answer.shortfall();
             let reason = shortfall.map(|s| s.reason.describe());
             IntervalsJson {
@@ -103,7 +115,7 @@ pub(crate) async fn intervals(State(state): State<ApiState>, request: HomeReques
                 zone: info.zone,
                 start: range.start,
                 end: range.end,
-                intervals: &answer.intervals,
+                intervals,
                 complete: shortfall.is_none(),
                 reason: reason.as_deref(),
                 retry_at: answer.retry_at(),
@@ -125,7 +137,7 @@ pub(crate) async fn rates(State(state): State<ApiState>, request: HomeRequest) -
         now,
         DefaultRange::Upcoming,
         View::Rates,
-        |info, _, answer| rates_json(&answer.intervals, info.zone),
+        |info, _, _, intervals| rates_json(intervals, info.zone),
     )
     .await;
     respond(now, result)

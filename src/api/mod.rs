@@ -5,12 +5,18 @@
 //! data directory directly.
 #![warn(missing_docs)]
 
+pub(crate) mod answer_query;
+pub(crate) mod answers;
 pub mod caching;
+pub(crate) mod chart;
+pub(crate) mod dashboard;
 pub(crate) mod dto;
+pub(crate) mod evcc;
 pub(crate) mod extract;
 pub(crate) mod homes;
 pub(crate) mod intervals;
 pub(crate) mod middleware;
+pub(crate) mod page;
 pub(crate) mod probes;
 pub(crate) mod problem;
 pub(crate) mod query;

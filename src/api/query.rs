@@ -234,6 +234,8 @@ pub(crate) enum DefaultRange {
     /// From the start of the interval containing now to the end of local
     /// tomorrow: what a scheduler plans over.
     Upcoming,
+    /// The home's local today and tomorrow, whole.
+    TodayAndTomorrow,
 }
 
 impl RangeRequest {
@@ -273,6 +275,10 @@ impl RangeRequest {
             },
             RangeRequest::Default => match default {
                 DefaultRange::Today => today_range,
+                DefaultRange::TodayAndTomorrow => ResolvedRange {
+                    end: day(tomorrow).end,
+                    ..today_range
+                },
                 DefaultRange::Upcoming => {
                     let quarter = crate::pool::QUARTER_SECONDS;
                     let floor = now.timestamp() - now.timestamp().rem_euclid(quarter);

@@ -45,6 +45,21 @@ pub(crate) enum View {
     Intervals,
     /// `/rates`: evcc's bare array.
     Rates,
+    /// `/intervals?resolution=hour`: the body over each local hour's mean.
+    IntervalsHourly,
+    /// `/rates?resolution=hour`.
+    RatesHourly,
+}
+
+impl View {
+    /// This view over hourly means when `hourly`.
+    pub(crate) fn hourly_if(self, hourly: bool) -> View {
+        match (self, hourly) {
+            (View::Intervals, true) => View::IntervalsHourly,
+            (View::Rates, true) => View::RatesHourly,
+            (view, _) => view,
+        }
+    }
 }
 
 /// A body ready to send, with its `ETag`.

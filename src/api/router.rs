@@ -18,6 +18,10 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use super::answers::{cheapest_window, summary};
+use super::chart::chart_svg;
+use super::dashboard::dashboard;
+use super::evcc::tariff_grid;
 use super::homes::{list_homes, stats};
 use super::intervals::{current, intervals, rates};
 use super::middleware::{
@@ -37,6 +41,11 @@ fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/v1/homes/{home_id}/intervals/current", get(current)),
         ("/v1/homes/{home_id}/rates", get(rates)),
         ("/v1/homes/{home_id}/stats", get(stats)),
+        ("/v1/homes/{home_id}/cheapest", get(cheapest_window)),
+        ("/v1/homes/{home_id}/summary", get(summary)),
+        ("/v1/homes/{home_id}/chart.svg", get(chart_svg)),
+        ("/", get(dashboard)),
+        ("/api/tariff/grid", get(tariff_grid)),
         ("/healthz", get(healthz)),
         ("/readyz", get(readyz)),
         ("/metrics", get(render_metrics)),
@@ -56,11 +65,13 @@ pub(crate) fn router(state: ApiState, request_timeout: Duration) -> Router {
     let router = routes()
         .into_iter()
         .fold(Router::new(), |router, (path, method_router)| {
-            let method_router = if path.starts_with("/v1/") {
-                method_router.route_layer(from_fn_with_state(token.clone(), require_token))
-            } else {
-                method_router
-            };
+            // The page and the evcc view show the same prices as /v1, so they need the token too.
+            let method_router =
+                if path.starts_with("/v1/") || path == "/" || path.starts_with("/api/") {
+                    method_router.route_layer(from_fn_with_state(token.clone(), require_token))
+                } else {
+                    method_router
+                };
             router.route(path, method_router)
         })
         .fallback(unknown_route)

@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod answers;
 mod auth;
 mod caching;
 mod conn_limits;
@@ -18,6 +19,7 @@ mod mosquitto;
 mod mqtt;
 mod mqtt_process;
 mod operations;
+mod pages;
 mod persistence;
 mod process;
 mod rates;
