@@ -34,6 +34,7 @@ pub mod pool;
 pub(crate) mod serve;
 pub mod shutdown;
 pub mod store;
+pub mod tariff;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
