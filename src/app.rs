@@ -21,7 +21,7 @@ use crate::api::middleware::ApiToken;
 use crate::api::render_cache::RenderCache;
 use crate::api::{ApiState, router, startup_router};
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError, SourceKind};
+use crate::config::{Config, ConfigError};
 use crate::pool::PoolConfig;
 use crate::serve::{ConnectionLimits, StartupServer, raise_open_files_limit, serve};
 use crate::shutdown::{Shutdown, StopSignals};
@@ -113,7 +113,11 @@ impl Application {
             shutdown.worker_token(),
             shutdown.background(),
         );
-        let ready = discover_homes(&registry, n_restored, &shutdown).await;
+        let ready = if config.serves_tibber() || config.serves_demo() {
+            discover_homes(&registry, n_restored, &shutdown).await
+        } else {
+            Arc::new(AtomicBool::new(true))
+        };
         registry.spawn_prefetch(shutdown.worker_token(), shutdown.background());
         let state = api_state(&config, registry.clone(), &saver, clock, ready);
         startup_server.stop().await;
@@ -274,11 +278,12 @@ async fn load_snapshots(
     Ok(report)
 }
 
-/// The upstream `--source` names.
+/// The upstream `--source` names: Tibber when it is served, else the demo
+/// market (discovered only when served; see [`Config::serves_demo`]).
 fn source(config: &Config) -> Result<Source, StartupError> {
-    Ok(match config.source {
-        SourceKind::Demo => Source::demo(),
-        SourceKind::Tibber => {
+    Ok(match config.serves_tibber() {
+        false => Source::demo(),
+        true => {
             let mut tibber =
                 TibberConfig::new(Secret::new(config.tibber_token.clone().unwrap_or_default()));
             tibber.url = config.tibber_url.clone();

@@ -404,10 +404,22 @@ mod tests {
         assert_eq!(tariff.windows, vec![window("17:00", "24:00", 0.05)]);
         assert_eq!(toml::from_str::<Tariff>("").unwrap(), Tariff::default());
         let refused = [
-            ("windows = [{ from = \"17:00\", to = \"25:00\", charges = 0.05 }]", "25:00"),
-            ("windows = [{ from = \"24:00\", to = \"02:00\", charges = 0.05 }]", "24:00"),
-            ("windows = [{ from = \"17:00\", to = \"17:00\", charges = 0.05 }]", "empty"),
-            ("windows = [{ from = \"7:00\", to = \"8:00\", charges = 0.05 }]", "7:00"),
+            (
+                "windows = [{ from = \"17:00\", to = \"25:00\", charges = 0.05 }]",
+                "25:00",
+            ),
+            (
+                "windows = [{ from = \"24:00\", to = \"02:00\", charges = 0.05 }]",
+                "24:00",
+            ),
+            (
+                "windows = [{ from = \"17:00\", to = \"17:00\", charges = 0.05 }]",
+                "empty",
+            ),
+            (
+                "windows = [{ from = \"7:00\", to = \"8:00\", charges = 0.05 }]",
+                "7:00",
+            ),
             ("tax = -0.1", "tax"),
             ("charges = nan", "charges"),
             ("vat = 0.19", "vat"),

@@ -131,7 +131,11 @@ mod tests {
         assert!("tibber".parse::<Provider>().is_err());
         assert_eq!(
             Provider::defaults_for(Market::DeLu, "EUR"),
-            vec![Provider::EnergyCharts, Provider::NordPool, Provider::Awattar]
+            vec![
+                Provider::EnergyCharts,
+                Provider::NordPool,
+                Provider::Awattar
+            ]
         );
         assert_eq!(
             Provider::defaults_for(Market::No1, "NOK"),
