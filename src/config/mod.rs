@@ -425,3 +425,6 @@ mod tests {
         assert_eq!(config.local_address().to_string(), "127.0.0.1:9000");
     }
 }
+
+#[cfg(test)]
+mod file_tests;

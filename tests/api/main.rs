@@ -10,6 +10,7 @@ mod helpers;
 
 mod auth;
 mod caching;
+mod config_file;
 mod conn_limits;
 mod current;
 mod errors;
