@@ -1,24 +1,28 @@
-//! The `pricepool` binary: parse the configuration, build the service, run
+//! The `pricepool` binary: read the configuration (flags, variables, the
+//! config file), build the service, run
 //! it until SIGINT/SIGTERM. A startup failure is one line on stderr and a
 //! non-zero exit; a graceful shutdown exits 0.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use pricepool::app::Application;
-use pricepool::config::{Cli, Command};
+use pricepool::app::{Application, StartupError};
+use pricepool::config::{Cli, Command, LoadError};
 use pricepool::shutdown::StopSignals;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_load() {
         Ok(cli) => cli,
-        Err(error) if !error.use_stderr() => {
+        Err(LoadError::Config(error)) => {
+            eprintln!("pricepool: cannot start: {}", StartupError::from(error));
+            return ExitCode::FAILURE;
+        }
+        Err(LoadError::Args(error)) if !error.use_stderr() => {
             // --help and --version
             let _ = error.print();
             return ExitCode::SUCCESS;
         }
-        Err(error) => {
+        Err(LoadError::Args(error)) => {
             let rendered = error.to_string();
             let first_line = rendered.lines().next().unwrap_or("invalid arguments");
             eprintln!("pricepool: {}", first_line.trim_start_matches("error: "));

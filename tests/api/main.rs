@@ -11,6 +11,7 @@ mod helpers;
 mod answers;
 mod auth;
 mod caching;
+mod config_file;
 mod conn_limits;
 mod current;
 mod errors;

@@ -1,7 +1,15 @@
 //! The service's configuration: every option is a command-line flag with an
 //! environment-variable fallback (DESIGN.md, "Service contract"), so the same
-//! binary runs from a shell, a systemd unit or a container without a file.
+//! binary runs from a shell, a systemd unit or a container without a file;
+//! `--config FILE` adds a TOML file of the same options and the market
+//! homes (DESIGN.md, "Configuration file"), below flags and variables.
 #![warn(missing_docs)]
+
+mod file;
+mod homes;
+
+pub use file::{FileError, LoadError};
+pub use homes::HomeDecl;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +17,19 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::upstream::Secret;
+
+/// Energy-Charts' API (Fraunhofer ISE).
+pub const ENERGY_CHARTS_URL: &str = "https://api.energy-charts.info";
+/// Nord Pool's data portal API.
+pub const NORDPOOL_URL: &str = "https://dataportal-api.nordpoolgroup.com";
+/// aWATTar's API for `DE-LU`.
+pub const AWATTAR_URL: &str = "https://api.awattar.de";
+/// aWATTar's API for `AT`.
+pub const AWATTAR_AT_URL: &str = "https://api.awattar.at";
+/// The ENTSO-E transparency platform's API.
+pub const ENTSOE_URL: &str = "https://web-api.tp.entsoe.eu";
 
 /// The command line: the service's options, and an optional subcommand.
 #[derive(Debug, Clone, Parser)]
@@ -39,13 +60,18 @@ pub enum Command {
     },
 }
 
-/// Where prices come from.
+/// Where the homes besides the declared market homes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceKind {
-    /// The built-in, offline, deterministic day-ahead market.
+    /// Tibber's homes when a token is given, plus the declared homes; the
+    /// demo market only when there is neither, so a bare start still serves.
+    Auto,
+    /// The built-in, offline, deterministic day-ahead market (and the declared homes).
     Demo,
-    /// Tibber's GraphQL API (needs `--tibber-token`).
+    /// Tibber's GraphQL API (needs `--tibber-token`), and the declared homes.
     Tibber,
+    /// Only the declared homes.
+    None,
 }
 
 /// How log lines are written.
@@ -61,6 +87,11 @@ pub enum LogFormat {
 /// `PRICEPOOL_*` variables; tests build it with [`Config::parse_from_args`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
+    /// A TOML file of these options (snake_case keys) and `[[homes]]`;
+    /// flags and environment variables win over it.
+    #[arg(long, env = "PRICEPOOL_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Address and port to serve on; port 0 picks a free one.
     #[arg(long, env = "PRICEPOOL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -69,8 +100,8 @@ pub struct Config {
     #[arg(long, env = "PRICEPOOL_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Price source.
-    #[arg(long, env = "PRICEPOOL_SOURCE", value_enum, default_value = "demo")]
+    /// Where homes besides the declared market homes come from.
+    #[arg(long, env = "PRICEPOOL_SOURCE", value_enum, default_value = "auto")]
     pub source: SourceKind,
 
     /// Tibber's GraphQL endpoint.
@@ -80,6 +111,35 @@ pub struct Config {
     /// Tibber API token (required with `--source tibber`).
     #[arg(long, env = "PRICEPOOL_TIBBER_TOKEN", hide_env_values = true)]
     pub tibber_token: Option<String>,
+
+    /// Energy-Charts' base URL (market homes' `energy-charts` source).
+    #[arg(long, env = "PRICEPOOL_ENERGY_CHARTS_URL", default_value = ENERGY_CHARTS_URL)]
+    pub energy_charts_url: String,
+
+    /// Nord Pool's base URL (market homes' `nordpool` source).
+    #[arg(long, env = "PRICEPOOL_NORDPOOL_URL", default_value = NORDPOOL_URL)]
+    pub nordpool_url: String,
+
+    /// aWATTar's base URL for `DE-LU` (market homes' `awattar` source).
+    #[arg(long, env = "PRICEPOOL_AWATTAR_URL", default_value = AWATTAR_URL)]
+    pub awattar_url: String,
+
+    /// aWATTar's base URL for `AT`.
+    #[arg(long, env = "PRICEPOOL_AWATTAR_AT_URL", default_value = AWATTAR_AT_URL)]
+    pub awattar_at_url: String,
+
+    /// ENTSO-E's base URL (market homes' `entsoe` source).
+    #[arg(long, env = "PRICEPOOL_ENTSOE_URL", default_value = ENTSOE_URL)]
+    pub entsoe_url: String,
+
+    /// ENTSO-E security token (required by homes that list `entsoe`).
+    #[arg(long, env = "PRICEPOOL_ENTSOE_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub entsoe_token: Option<Secret>,
+
+    /// Hour (CET/CEST) the day-ahead auction's prices for tomorrow are
+    /// published; a market source's "not published yet" is not asked again before.
+    #[arg(long, env = "PRICEPOOL_PUBLISH_HOUR", default_value_t = 13, value_parser = clap::value_parser!(u8).range(0..24))]
+    pub publish_hour: u8,
 
     /// Everything one upstream fetch may take, retries included; clients
     /// get what is cached (or a 504) by then.
@@ -179,6 +239,10 @@ pub struct Config {
     /// ones are answered 431.
     #[arg(long, env = "PRICEPOOL_MAX_HEADER_BYTES", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u32).range(8192..=1024 * 1024))]
     pub max_header_bytes: u32,
+
+    /// The market homes declared in the config file, checked.
+    #[arg(skip)]
+    pub homes: Vec<HomeDecl>,
 }
 
 /// A configuration that cannot work, found before anything starts.
@@ -198,28 +262,51 @@ pub enum ConfigError {
     /// An empty token would let every request through.
     #[error("--api-token must not be empty")]
     EmptyApiToken,
+    /// The config file cannot be read, or says something that cannot work.
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 impl Config {
     /// Parses options from `args` (the program name first) and the
     /// environment, as the binary does; for tests and embedding.
-    pub fn parse_from_args<I, T>(args: I) -> Result<Config, clap::Error>
+    pub fn parse_from_args<I, T>(args: I) -> Result<Config, LoadError>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let cli = Cli::try_parse_from(args)?;
-        Ok(cli.config)
+        Ok(Cli::try_load_from(args)?.config)
+    }
+
+    /// Whether the demo market is served: asked for, or, with `auto`, when
+    /// there is neither a Tibber token nor a declared home.
+    pub fn serves_demo(&self) -> bool {
+        match self.source {
+            SourceKind::Demo => true,
+            SourceKind::Auto => !self.has_tibber_token() && self.homes.is_empty(),
+            SourceKind::Tibber | SourceKind::None => false,
+        }
+    }
+
+    /// Whether Tibber's homes are served: asked for, or, with `auto`, when
+    /// a token is given.
+    pub fn serves_tibber(&self) -> bool {
+        match self.source {
+            SourceKind::Tibber => true,
+            SourceKind::Auto => self.has_tibber_token(),
+            SourceKind::Demo | SourceKind::None => false,
+        }
+    }
+
+    fn has_tibber_token(&self) -> bool {
+        self.tibber_token
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty())
     }
 
     /// Checks what clap cannot: combinations of options.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.source == SourceKind::Tibber
-            && self
-                .tibber_token
-                .as_deref()
-                .is_none_or(|t| t.trim().is_empty())
-        {
+        if self.source == SourceKind::Tibber && !self.has_tibber_token() {
             return Err(ConfigError::MissingTibberToken);
         }
         if self.save_max_delay < self.save_delay {
@@ -262,6 +349,14 @@ pub fn parse_price_band(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Wraps a token so that it never shows in Debug output or logs.
+pub fn parse_secret(text: &str) -> Result<Secret, String> {
+    if text.trim().is_empty() {
+        return Err("the token must not be empty".to_string());
+    }
+    Ok(Secret::new(text.trim()))
+}
+
 /// Parses an RFC 3339 instant with any offset into UTC.
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text.trim())
@@ -273,7 +368,7 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+    fn parse(args: &[&str]) -> Result<Config, LoadError> {
         Config::parse_from_args(std::iter::once("pricepool").chain(args.iter().copied()))
     }
 
@@ -347,3 +442,6 @@ mod tests {
         assert_eq!(config.local_address().to_string(), "127.0.0.1:9000");
     }
 }
+
+#[cfg(test)]
+mod file_tests;

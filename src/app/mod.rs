@@ -1,10 +1,11 @@
 //! The running service: `Application::build` checks the configuration,
-//! takes the data directory, restores the snapshots, wires the registry, the
-//! saver and the API, and binds (port 0 allowed, see `port()`), answering
-//! probes from the moment it is bound (`StartupServer`);
-//! `run_until_stopped` serves until SIGINT/SIGTERM and shuts down
-//! gracefully: stop accepting, let in-flight requests finish within a
-//! deadline, cancel the background work, and wait for the saver's final flush.
+//! takes the data directory, restores the snapshots, wires the registry
+//! (its homes and market homes: `homes`), the savers, MQTT and the API, and
+//! binds (port 0 allowed, see `port()`), answering probes from the moment
+//! it is bound (`StartupServer`); `run_until_stopped` serves until a stop
+//! signal and shuts down gracefully (see `crate::shutdown`): stop accepting,
+//! let in-flight requests finish within a deadline, cancel the background
+//! work, and wait for the savers' final flush.
 #![warn(missing_docs)]
 
 use std::future::Future;
@@ -21,13 +22,17 @@ use crate::api::middleware::ApiToken;
 use crate::api::render_cache::RenderCache;
 use crate::api::{ApiState, router, startup_router};
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError, SourceKind};
+use crate::config::{Config, ConfigError};
 use crate::mqtt::MqttSettings;
 use crate::pool::PoolConfig;
 use crate::serve::{ConnectionLimits, StartupServer, raise_open_files_limit, serve};
 use crate::shutdown::{Shutdown, StopSignals};
-use crate::store::{LoadReport, Saver, SaverConfig, SnapshotSource, Store, StoreError};
-use crate::upstream::{Registry, Secret, Source, TibberConfig, UpstreamConfig};
+use crate::store::{LoadReport, Saver, SaverConfig, Store, StoreError};
+use crate::upstream::Registry;
+
+mod homes;
+
+use homes::{Savers, build_registry, restore};
 
 /// How long `build` waits for the first home discovery before serving
 /// anyway (homes from snapshots are served meanwhile; discovery goes on in
@@ -76,7 +81,7 @@ pub struct Application {
     shutdown: Shutdown,
     shutdown_timeout: Duration,
     registry: Registry,
-    saver: Saver,
+    savers: Savers,
     /// Timeouts and the connection cap, shared with the start-up server.
     connection_limits: ConnectionLimits,
 }
@@ -104,26 +109,31 @@ impl Application {
             ..PoolConfig::default()
         };
         let store = Store::open(&config.data_dir)?;
-        let report = load_snapshots(&store, &pool_config, clock.now()).await?;
+        let markets_store = store.markets()?;
+        let homes_report = load_snapshots(&store, &pool_config, clock.now()).await?;
+        let markets_report = load_snapshots(&markets_store, &pool_config, clock.now()).await?;
         let shutdown = Shutdown::new();
-        // The saver exists before its worker: the registry's change hook
-        // holds it, and the worker reads snapshots through the registry.
-        let saver = Saver::new();
-        let registry = build_registry(&config, pool_config, clock.clone(), &saver, &shutdown)?;
-        let n_restored = restore(&registry, &saver, report);
-        saver.spawn_worker(
-            store,
-            snapshots_of(&registry),
+        // The savers exist before their workers: the registry's change hook
+        // holds them, and the workers read snapshots through the registry.
+        let savers = Savers::new(&config);
+        let registry = build_registry(&config, pool_config, clock.clone(), &savers, &shutdown)?;
+        let n_restored = restore(&registry, &savers, homes_report, markets_report);
+        savers.spawn_workers(
+            (store, markets_store),
+            &registry,
             saver_config(&config, clock.clone()),
-            shutdown.worker_token(),
-            shutdown.background(),
+            &shutdown,
         );
-        let ready = discover_homes(&registry, n_restored, &shutdown).await;
+        let ready = if config.serves_tibber() || config.serves_demo() {
+            discover_homes(&registry, n_restored, &shutdown).await
+        } else {
+            Arc::new(AtomicBool::new(true))
+        };
         registry.spawn_prefetch(shutdown.worker_token(), shutdown.background());
         if let Some(mqtt) = mqtt {
             crate::mqtt::spawn(mqtt, registry.clone(), clock.clone(), &shutdown);
         }
-        let state = api_state(&config, registry.clone(), &saver, clock, ready);
+        let state = api_state(&config, registry.clone(), &savers.homes, clock, ready);
         startup_server.stop().await;
         tracing::info!(
             address = %listener.local_addr().map_or(config.listen, |a| a),
@@ -140,7 +150,7 @@ impl Application {
             shutdown,
             shutdown_timeout: config.shutdown_timeout,
             registry,
-            saver,
+            savers,
             connection_limits,
         })
     }
@@ -157,7 +167,7 @@ impl Application {
 
     /// The saver, for tests that look inside.
     pub fn saver(&self) -> &Saver {
-        &self.saver
+        &self.savers.homes
     }
 
     /// Serves until a stop signal (see [`StopSignals`]), then shuts down gracefully.
@@ -184,7 +194,7 @@ impl Application {
         self.shutdown.background().spawn(watch_stop(
             stop,
             self.shutdown.clone(),
-            self.saver.clone(),
+            self.savers.clone(),
         ));
         let drain_deadline = async {
             serving.cancelled().await;
@@ -199,7 +209,7 @@ impl Application {
         };
         self.shutdown.finish().await;
         // Exit 0 promises every dirty home was flushed; say which were not.
-        let unsaved = self.saver.unsaved_homes();
+        let unsaved = self.savers.unsaved();
         if !unsaved.is_empty() {
             return Err(std::io::Error::other(format!(
                 "{} home(s) could not be saved before exit: {}",
@@ -215,13 +225,13 @@ impl Application {
 /// Waits for `stop` (or for shutdown to begin otherwise), then stops
 /// serving and has the saver write what is dirty now, before the drain: a
 /// supervisor's kill after its grace period must not find it unwritten.
-async fn watch_stop(stop: impl Future<Output = ()>, shutdown: Shutdown, saver: Saver) {
+async fn watch_stop(stop: impl Future<Output = ()>, shutdown: Shutdown, savers: Savers) {
     tokio::select! {
         () = stop => {}
         () = shutdown.serving().cancelled() => return,
     }
     shutdown.stop_serving();
-    saver.flush_soon();
+    savers.flush_soon();
     tracing::info!(
         "shutdown requested; dirty homes are being written, finishing in-flight requests"
     );
@@ -289,69 +299,6 @@ async fn load_snapshots(
         tracing::error!(%error, "the snapshot directory could not be listed; starting empty");
     }
     Ok(report)
-}
-
-/// The upstream `--source` names.
-fn source(config: &Config) -> Result<Source, StartupError> {
-    Ok(match config.source {
-        SourceKind::Demo => Source::demo(),
-        SourceKind::Tibber => {
-            let mut tibber =
-                TibberConfig::new(Secret::new(config.tibber_token.clone().unwrap_or_default()));
-            tibber.url = config.tibber_url.clone();
-            tibber.request_timeout = config.upstream_timeout;
-            Source::tibber(tibber)?
-        }
-    })
-}
-
-/// The registry of homes, telling `saver` which home changed and running
-/// its fetches on the shutdown's fetch tracker.
-fn build_registry(
-    config: &Config,
-    pool_config: PoolConfig,
-    clock: Clock,
-    saver: &Saver,
-    shutdown: &Shutdown,
-) -> Result<Registry, StartupError> {
-    let upstream_config = UpstreamConfig {
-        prefetch: !config.no_prefetch,
-        fetch_deadline: config.fetch_deadline,
-        price_band: config.price_band,
-        ..UpstreamConfig::default()
-    };
-    let saver = saver.clone();
-    Ok(Registry::new(
-        source(config)?,
-        upstream_config,
-        pool_config,
-        clock,
-        Arc::new(move |home_id: &str| saver.mark_dirty(home_id)),
-        shutdown.fetches().clone(),
-    ))
-}
-
-/// Serves the restored pools; a migrated file that could not be written
-/// back in the new schema is still only on disk in the old one, so it is
-/// marked to be saved again soon. Returns how many homes were restored.
-fn restore(registry: &Registry, saver: &Saver, report: LoadReport) -> usize {
-    let n_restored = report.pools.len();
-    for pool in report.pools {
-        registry.insert_pool(pool);
-    }
-    for migrated in report.migrated.iter().filter(|m| m.resave_error.is_some()) {
-        saver.mark_dirty(&migrated.home_id);
-    }
-    n_restored
-}
-
-/// What the saver writes for a home: its pool's snapshot, read through the registry.
-fn snapshots_of(registry: &Registry) -> SnapshotSource {
-    let registry = registry.clone();
-    Arc::new(move |home_id: &str| {
-        let home = registry.home(home_id)?;
-        Some((home.info(), home.with_pool(|pool| pool.snapshot())))
-    })
 }
 
 fn saver_config(config: &Config, clock: Clock) -> SaverConfig {
