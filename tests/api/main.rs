@@ -16,6 +16,7 @@ mod conn_limits;
 mod current;
 mod errors;
 mod intervals;
+mod market_homes;
 mod mosquitto;
 mod mqtt;
 mod mqtt_process;
