@@ -10,8 +10,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use reqwest::header::RETRY_AFTER;
+use chrono::DateTime;
 use serde::Deserialize;
 
 use super::entsoe::{asked, priority_of};
@@ -71,40 +70,8 @@ impl AwattarSource {
 
     /// One request, its failures classified, its answer read. No retries here.
     async fn get(&self, url: &str, request: &FetchRequest) -> Result<Vec<Interval>, UpstreamError> {
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(http::transport_error)?;
-        let status = response.status();
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| http::parse_retry_after(v, Utc::now()));
-            return Err(UpstreamError::RateLimited {
-                message: "http 429".to_string(),
-                retry_after,
-            });
-        }
-        if status.is_redirection() {
-            return Err(http::describe_redirect(status));
-        }
-        let (headers, declared) = (response.headers().clone(), response.content_length());
-        if status.is_server_error() {
-            return Err(UpstreamError::Transient(http::describe(
-                status, &headers, declared,
-            )));
-        }
-        if !status.is_success() {
-            return Err(UpstreamError::Malformed(http::describe(
-                status, &headers, declared,
-            )));
-        }
-        let body = http::read_body(response, http::MAX_BODY_BYTES).await?;
-        parse(&body, request)
+        let body = http::get(&self.client, self.client.get(url), None).await?;
+        parse(&body.unwrap_or_default(), request)
     }
 }
 

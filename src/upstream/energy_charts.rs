@@ -177,7 +177,7 @@ impl PriceSource for EnergyChartsSource {
         let body = gate
             .call(request.deadline, request.priority(), || {
                 let call = self.client.get(&self.url).query(&query);
-                http::get(&self.client, call, StatusCode::NOT_FOUND)
+                http::get(&self.client, call, Some(StatusCode::NOT_FOUND))
             })
             .await?;
         match body {

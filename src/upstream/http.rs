@@ -133,21 +133,21 @@ pub fn transport_error(error: reqwest::Error) -> UpstreamError {
 
 /// One GET to a market source, classified: `Ok(None)` when the status is
 /// the source's "no data yet" (`no_data`: Energy-Charts' 404, Nord Pool's
-/// 204), `Ok(Some(body))` for another 2xx (read up to [`MAX_BODY_BYTES`]);
+/// 204; ENTSO-E and aWATTar have none), `Ok(Some(body))` for another 2xx (read up to [`MAX_BODY_BYTES`]);
 /// 401/403 are `Auth`, 429 is `RateLimited` with its `Retry-After`, 5xx
 /// and transport failures are `Transient`, a redirect or any other status
 /// is `Malformed`. Error bodies are not read. No retries here.
 pub async fn get(
     client: &reqwest::Client,
     request: reqwest::RequestBuilder,
-    no_data: reqwest::StatusCode,
+    no_data: Option<reqwest::StatusCode>,
 ) -> Result<Option<Vec<u8>>, UpstreamError> {
     let request = request.build().map_err(|e| {
         UpstreamError::Malformed(format!("cannot build the request: {}", e.without_url()))
     })?;
     let response = client.execute(request).await.map_err(transport_error)?;
     let status = response.status();
-    if status == no_data {
+    if Some(status) == no_data {
         return Ok(None);
     }
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {

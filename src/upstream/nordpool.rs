@@ -198,7 +198,7 @@ impl NordPoolSource {
         let priority = request.priority_of(day_start, day_end);
         gate.call(request.deadline, priority, || {
             let call = self.client.get(&self.url).query(&query);
-            http::get(&self.client, call, StatusCode::NO_CONTENT)
+            http::get(&self.client, call, Some(StatusCode::NO_CONTENT))
         })
         .await
     }
