@@ -9,6 +9,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::config::UpstreamConfig;
+use super::market::Market;
 use crate::pool::days::{local_date, local_midnight};
 
 /// Local midnight of the day before yesterday up to local midnight after
@@ -25,6 +26,18 @@ pub fn recent_window(zone: Tz, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<U
 pub fn publication_horizon(zone: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
     let today = local_date(zone, now);
     local_midnight(zone, today.checked_add_days(Days::new(2)).unwrap_or(today))
+}
+
+/// The zone whose clock the publication hour is read on: Central European
+/// time for a market feed (the European day-ahead auction publishes at
+/// 13:00 CET/CEST, whatever the market's own zone: 14:00 in Helsinki), the
+/// home's own zone for a Tibber or demo home.
+pub fn publication_zone(zone: Tz, market: Option<Market>) -> Tz {
+    if market.is_some() {
+        chrono_tz::Europe::Berlin
+    } else {
+        zone
+    }
 }
 
 /// Local midnight starting tomorrow.
@@ -98,6 +111,21 @@ mod tests {
             publication_time(zone, config.publish_hour, date(2026, 3, 29)),
             at("2026-03-29T11:00:00Z")
         );
+    }
+
+    #[test]
+    fn a_market_publishes_at_13_cet_even_where_the_clock_says_14() {
+        let helsinki = chrono_tz::Europe::Helsinki;
+        let zone = publication_zone(helsinki, Some(Market::Fi));
+        // 12:30 CET is 13:30 in Helsinki: not published yet for the auction.
+        assert!(before_publication(zone, 13, at("2026-01-14T11:30:00Z")));
+        assert!(!before_publication(zone, 13, at("2026-01-14T12:05:00Z")));
+        // A Tibber home in Helsinki keeps its own clock.
+        assert!(!before_publication(
+            publication_zone(helsinki, None),
+            13,
+            at("2026-01-14T11:30:00Z")
+        ));
     }
 
     #[test]

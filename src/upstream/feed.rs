@@ -216,7 +216,11 @@ impl Feed {
             Triage {
                 now,
                 horizon: calendar::publication_horizon(zone, now),
-                next_publication: calendar::next_publication(zone, &context.config, now),
+                next_publication: calendar::next_publication(
+                    calendar::publication_zone(zone, self.inner.market),
+                    &context.config,
+                    now,
+                ),
                 source_cooldown: all_cooling(&self.inner.sources),
             },
         );
@@ -350,14 +354,16 @@ impl Feed {
             .copied()
             .collect();
         let tomorrow_start = calendar::tomorrow_start(zone, now);
-        let before_publication = calendar::before_publication(zone, config.publish_hour, now);
+        let publication_zone = calendar::publication_zone(zone, self.inner.market);
+        let before_publication =
+            calendar::before_publication(publication_zone, config.publish_hour, now);
         self.missing_of(&in_range, start, end)
             .into_iter()
             .map(|gap| {
                 let (reason, retry_at) = if gap.end > tomorrow_start && before_publication {
                     (
                         IncompleteReason::NotPublished,
-                        calendar::next_publication(zone, config, now),
+                        calendar::next_publication(publication_zone, config, now),
                     )
                 } else {
                     (IncompleteReason::NoData, config.negative_until(now))

@@ -84,7 +84,9 @@ pub fn trusted(
     }
 
     let (start, end) = (request.start, request.end);
-    let publishable_until = publishable_until(request.home.zone, request.now, trust);
+    let zone = request.home.zone;
+    let publication_zone = calendar::publication_zone(zone, request.market);
+    let publishable_until = publishable_until(zone, publication_zone, request.now, trust);
     let n_unique = unique.len();
     let intervals: Vec<Interval> = unique
         .into_iter()
@@ -163,9 +165,15 @@ fn quarter_hours(from: DateTime<Utc>, to: DateTime<Utc>) -> usize {
 }
 
 /// The first instant no answer at `now` can truthfully hold: the
-/// publication horizon, or tomorrow's midnight before today's publication.
-fn publishable_until(zone: Tz, now: DateTime<Utc>, trust: &Trust) -> DateTime<Utc> {
-    if calendar::before_publication(zone, trust.publish_hour, now) {
+/// publication horizon, or tomorrow's midnight before today's publication
+/// (on the clock of `publication_zone`: CET for a market).
+fn publishable_until(
+    zone: Tz,
+    publication_zone: Tz,
+    now: DateTime<Utc>,
+    trust: &Trust,
+) -> DateTime<Utc> {
+    if calendar::before_publication(publication_zone, trust.publish_hour, now) {
         calendar::tomorrow_start(zone, now)
     } else {
         calendar::publication_horizon(zone, now)
@@ -289,6 +297,33 @@ mod tests {
         let after_13 = request(window.0, window.1, "2025-11-20T12:30:00Z");
         let answer = quarters(window.0, 4 * 96);
         assert_eq!(trusted(&after_13, answer, &late).unwrap().dropped, 96);
+    }
+
+    #[test]
+    fn a_finnish_market_feed_gets_tomorrow_at_13_cet_not_13_helsinki() {
+        let helsinki = chrono_tz::Europe::Helsinki;
+        // 19 Nov 00:00 to 23 Nov 00:00 Helsinki; tomorrow is 21 Nov.
+        let window = ("2025-11-18T22:00:00Z", "2025-11-22T22:00:00Z");
+        let tomorrow = quarters("2025-11-20T22:00:00Z", 96);
+        let mut answer = quarters(window.0, 2 * 96);
+        answer.extend(tomorrow.iter().copied());
+        let at_1330_helsinki = FetchRequest {
+            market: Some(crate::upstream::Market::Fi),
+            home: HomeInfo {
+                id: "FI-EUR".into(),
+                zone: helsinki,
+                currency: "EUR".into(),
+            },
+            ..request(window.0, window.1, "2025-11-20T11:30:00Z") // 12:30 CET
+        };
+        let early = trusted(&at_1330_helsinki, answer.clone(), &Trust::default()).unwrap();
+        assert_eq!(early.dropped, 96, "tomorrow before the auction's 13:00 CET");
+        let after_auction = FetchRequest {
+            now: at("2025-11-20T12:05:00Z"),
+            ..at_1330_helsinki
+        };
+        let after = trusted(&after_auction, answer, &Trust::default()).unwrap();
+        assert!(after.intervals.ends_with(&tomorrow));
     }
 
     #[test]
