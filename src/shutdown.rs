@@ -49,6 +49,13 @@ impl Shutdown {
         self.root.child_token()
     }
 
+    /// A token for background work that starts upstream fetches (the
+    /// prefetch, the MQTT publisher): cancelled in step 1 with serving, so
+    /// no fetch starts after step 2 began draining them.
+    pub fn fetching_token(&self) -> CancellationToken {
+        self.serving.child_token()
+    }
+
     /// The token the servers stop on: cancelled in step 1.
     pub fn serving(&self) -> &CancellationToken {
         &self.serving

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::{Config, HomeDecl};
 use crate::pool::{HomeInfo, PoolConfig};
 use crate::shutdown::Shutdown;
-use crate::store::{LoadReport, Saver, SaverConfig, SnapshotSource, Store};
+use crate::store::{LoadReport, SaveStatus, Saver, SaverConfig, SnapshotSource, Store};
 use crate::upstream::{
     MarketHome, Provider, ProviderUrls, Registry, Secret, Source, TibberConfig, UpstreamConfig,
     UpstreamError, market_feed_id,
@@ -51,6 +51,15 @@ impl Savers {
             self.markets.mark_dirty(feed_id);
         } else {
             self.homes.mark_dirty(feed_id);
+        }
+    }
+
+    /// The save status of the feed `feed_id`, from the saver that writes it.
+    pub(super) fn status(&self, feed_id: &str) -> SaveStatus {
+        if self.market_ids.contains(feed_id) {
+            self.markets.status(feed_id)
+        } else {
+            self.homes.status(feed_id)
         }
     }
 
@@ -141,10 +150,24 @@ fn add_market_homes(registry: &Registry, config: &Config) -> Result<(), Upstream
         awattar_at: config.awattar_at_url.clone(),
         entsoe: config.entsoe_url.clone(),
     };
+    // All homes on one market and currency share one feed: it asks the
+    // sources they list, in the order they are first listed.
+    let mut feed_providers: BTreeMap<String, Vec<Provider>> = BTreeMap::new();
+    for home in &config.homes {
+        let providers = feed_providers
+            .entry(market_feed_id(home.market, &home.currency))
+            .or_default();
+        for provider in &home.sources {
+            if !providers.contains(provider) {
+                providers.push(*provider);
+            }
+        }
+    }
     let mut sources: BTreeMap<Provider, Source> = BTreeMap::new();
     for home in &config.homes {
-        let mut home_sources = Vec::with_capacity(home.sources.len());
-        for provider in &home.sources {
+        let providers = &feed_providers[&market_feed_id(home.market, &home.currency)];
+        let mut home_sources = Vec::with_capacity(providers.len());
+        for provider in providers {
             if !sources.contains_key(provider) {
                 let source = Source::for_provider(
                     *provider,

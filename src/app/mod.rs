@@ -125,15 +125,15 @@ impl Application {
             &shutdown,
         );
         let ready = if config.serves_tibber() || config.serves_demo() {
-            discover_homes(&registry, n_restored, &shutdown).await
+            discover_homes(&registry, n_restored + config.homes.len(), &shutdown).await
         } else {
             Arc::new(AtomicBool::new(true))
         };
-        registry.spawn_prefetch(shutdown.worker_token(), shutdown.background());
+        registry.spawn_prefetch(shutdown.fetching_token(), shutdown.background());
         if let Some(mqtt) = mqtt {
             crate::mqtt::spawn(mqtt, registry.clone(), clock.clone(), &shutdown);
         }
-        let state = api_state(&config, registry.clone(), &savers.homes, clock, ready);
+        let state = api_state(&config, registry.clone(), &savers, clock, ready);
         startup_server.stop().await;
         tracing::info!(
             address = %listener.local_addr().map_or(config.listen, |a| a),
@@ -313,10 +313,11 @@ fn saver_config(config: &Config, clock: Clock) -> SaverConfig {
 
 /// Discovers the source's homes, waiting [`FIRST_DISCOVERY_WAIT`] at most;
 /// keeps trying in the background if that fails. The service is ready
-/// once the homes are known: discovered, or restored from snapshots.
+/// once homes are known: discovered, restored from snapshots, or declared
+/// (`n_known` counts the last two).
 async fn discover_homes(
     registry: &Registry,
-    n_restored: usize,
+    n_known: usize,
     shutdown: &Shutdown,
 ) -> Arc<AtomicBool> {
     let discovered = match tokio::time::timeout(FIRST_DISCOVERY_WAIT, registry.discover()).await {
@@ -330,7 +331,7 @@ async fn discover_homes(
             false
         }
     };
-    let ready = Arc::new(AtomicBool::new(discovered || n_restored > 0));
+    let ready = Arc::new(AtomicBool::new(discovered || n_known > 0));
     if !discovered {
         shutdown.background().spawn(keep_discovering(
             registry.clone(),
@@ -344,15 +345,19 @@ async fn discover_homes(
 fn api_state(
     config: &Config,
     registry: Registry,
-    saver: &Saver,
+    savers: &Savers,
     clock: Clock,
     ready: Arc<AtomicBool>,
 ) -> ApiState {
-    let saver = saver.clone();
+    let (savers, lookup) = (savers.clone(), registry.clone());
     ApiState {
         registry,
+        // A market home's snapshot is its market feed's.
         save_status: Arc::new(move |home_id: &str| {
-            serde_json::to_value(saver.status(home_id)).unwrap_or_default()
+            let feed_id = lookup
+                .home(home_id)
+                .map_or_else(|| home_id.to_string(), |home| home.feed_id());
+            serde_json::to_value(savers.status(&feed_id)).unwrap_or_default()
         }),
         clock,
         ready,

@@ -100,5 +100,5 @@ pub fn spawn(settings: MqttSettings, registry: Registry, clock: Clock, shutdown:
         publisher::Publisher::new(registry, clock, settings.topics, sessions_rx, ha_online);
     shutdown
         .background()
-        .spawn(publisher.run(shutdown.worker_token()));
+        .spawn(publisher.run(shutdown.fetching_token()));
 }

@@ -243,7 +243,9 @@ impl Coordinator {
             at: finished,
         });
         self.status.next_retry = error.retry_at;
-        self.cooldown = cooldown.holds_off_feed().then_some(cooldown);
+        if cooldown.holds_off_feed() {
+            self.cooldown = Some(cooldown);
+        }
         error
     }
 
@@ -279,6 +281,16 @@ impl Coordinator {
                 }
             }
         }
+    }
+
+    /// The sources this feed saw fail whose wait has not ended at `now`.
+    pub(crate) fn resting_sources(&self, now: DateTime<Utc>) -> Vec<&'static str> {
+        self.sources
+            .iter()
+            .filter(|status| status.last_error.is_some())
+            .filter(|status| status.next_retry.is_some_and(|until| until > now))
+            .map(|status| status.name)
+            .collect()
     }
 
     /// Each source's health, `names` in the feed's order (a source not asked

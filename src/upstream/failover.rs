@@ -2,8 +2,8 @@
 //! when it fails (after its own retries) the next, for the same range,
 //! inside the same fetch deadline. Each source keeps its own budget and
 //! cooldowns (its provider's [`CallGate`]); a source cooling down, or whose
-//! last fetch failed less than its cooldown ago, is skipped while a later
-//! one may answer.
+//! last fetch for this feed failed less than its cooldown ago, is skipped
+//! while a later one may answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,9 +58,12 @@ pub(crate) fn all_cooling(sources: &[GatedSource]) -> Option<Cooldown> {
 
 /// Asks `sources` in order for `request` until one answers or the
 /// request's deadline passes (`fetch_deadline` is that deadline's length,
-/// for the timeout's message).
+/// for the timeout's message). A source named in `resting` (this feed saw
+/// it fail less than its cooldown ago) or whose gate cools down is skipped
+/// while a later one may answer.
 pub(crate) async fn fetch(
     sources: &[GatedSource],
+    resting: &[&'static str],
     request: &FetchRequest,
     fetch_deadline: Duration,
 ) -> Fetched {
@@ -68,8 +71,7 @@ pub(crate) async fn fetch(
     let mut failure: Option<(UpstreamError, Cooldown)> = None;
     for (n, upstream) in sources.iter().enumerate() {
         let last = n + 1 == sources.len();
-        let cooling =
-            upstream.gate.cooldown().is_some() || upstream.gate.recently_failed().is_some();
+        let cooling = upstream.gate.cooldown().is_some() || resting.contains(&upstream.name());
         if !last && cooling {
             continue;
         }
@@ -80,7 +82,6 @@ pub(crate) async fn fetch(
         };
         let error = match outcome {
             Ok(intervals) => {
-                upstream.gate.note_fetch(None);
                 attempts.push(Attempt {
                     source: upstream.name(),
                     failure: None,
@@ -93,7 +94,6 @@ pub(crate) async fn fetch(
             Err(error) => error,
         };
         let cooldown = upstream.gate.cooldown_after(&error);
-        upstream.gate.note_fetch(Some(&cooldown));
         if !last {
             tracing::warn!(source = upstream.name(), kind = %error.kind(), error = %error, "source failed; asking the next");
         }

@@ -280,13 +280,23 @@ impl Feed {
             %start,
             %end
         );
-        let fetched = failover::fetch(&self.inner.sources, &request, context.config.fetch_deadline)
-            .instrument(span.clone())
-            .await;
+        let resting = self.lock_coordinator().resting_sources(now);
+        let mut fetched = failover::fetch(
+            &self.inner.sources,
+            &resting,
+            &request,
+            context.config.fetch_deadline,
+        )
+        .instrument(span.clone())
+        .await;
         let finished = context.clock.now();
         let result = match fetched.result {
             Ok(intervals) => self.add_fetched(intervals, finished).map_err(|error| {
                 let cooldown = Cooldown::lasting(&error, context.config.error_cooldown, finished);
+                // The pool refused what the source answered: that source failed.
+                if let Some(attempt) = fetched.attempts.last_mut() {
+                    attempt.failure = Some(cooldown.clone());
+                }
                 (error, cooldown)
             }),
             Err(failure) => Err(failure),

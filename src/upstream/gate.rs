@@ -69,10 +69,6 @@ pub struct CallGate {
     /// Set after a 429/428 or an authentication failure. std Mutex: read and
     /// written in short sections, never across `.await`.
     cooldown: Mutex<Option<Cooldown>>,
-    /// Set when a fetch through this gate failed (after its retries):
-    /// failover skips the source until it ends while another source may
-    /// answer. std Mutex, short sections only.
-    failed: Mutex<Option<Cooldown>>,
     config: UpstreamConfig,
     clock: Clock,
 }
@@ -94,7 +90,6 @@ impl CallGate {
         CallGate {
             budget,
             cooldown: Mutex::new(None),
-            failed: Mutex::new(None),
             config: config.clone(),
             clock,
         }
@@ -104,20 +99,6 @@ impl CallGate {
     pub fn cooldown(&self) -> Option<Cooldown> {
         let guard = self.cooldown.lock().unwrap_or_else(|e| e.into_inner());
         guard.clone().filter(Cooldown::is_active)
-    }
-
-    /// Whether a fetch through this gate failed recently (see
-    /// [`CallGate::note_fetch`]): its wait, while it runs.
-    pub fn recently_failed(&self) -> Option<Cooldown> {
-        let guard = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        guard.clone().filter(Cooldown::is_active)
-    }
-
-    /// Records how a fetch through this gate ended: `None` when it
-    /// answered, else the wait after its failure.
-    pub fn note_fetch(&self, failure: Option<&Cooldown>) {
-        let mut guard = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        *guard = failure.cloned();
     }
 
     /// The one policy of how long no call is made after `error`: the auth

@@ -35,6 +35,17 @@ impl Home {
         Home { info, feed, tariff }
     }
 
+    /// Whether the home is priced by its market (a declared market home).
+    pub fn is_market(&self) -> bool {
+        self.tariff.is_some()
+    }
+
+    /// The id of the feed the home reads (its own id, or its market's
+    /// feed id such as `DE-LU-EUR`): what the saver knows it by.
+    pub fn feed_id(&self) -> String {
+        self.feed.with_pool(|pool| pool.home().id.clone())
+    }
+
     /// Who the home is: id, zone, currency.
     pub fn info(&self) -> HomeInfo {
         self.info.clone()

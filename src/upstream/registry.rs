@@ -121,7 +121,16 @@ impl Registry {
 
     /// Adds a home restored from a snapshot (replacing one with the same
     /// id), so it is served even when the upstream is unreachable.
+    /// A declared market home keeps its market feed: a snapshot of an
+    /// earlier run's home with the same id is not served.
     pub fn insert_pool(&self, pool: Pool) {
+        if self
+            .home(&pool.home().id)
+            .is_some_and(|home| home.is_market())
+        {
+            tracing::warn!(home = %pool.home().id, "a snapshot of a home now declared on a market is not served");
+            return;
+        }
         record_live_intervals(&pool.home().id, pool.len());
         let info = pool.home().clone();
         let sources: Arc<[GatedSource]> = self.shared.discovering.iter().cloned().collect();
@@ -131,8 +140,8 @@ impl Registry {
     }
 
     /// Adds a market home, on its market's feed (made when the first home
-    /// of that market and currency is added; a later home's sources that
-    /// the feed lacks are not added). Call before
+    /// of that market and currency is added, with that home's sources: give
+    /// every home of one feed the same list, as the app does). Call before
     /// [`Registry::restore_market_pool`].
     pub fn add_market_home(&self, home: MarketHome) {
         let feed_id = market_feed_id(home.market, &home.info.currency);
@@ -287,9 +296,17 @@ pub fn market_feed_id(market: Market, currency: &str) -> String {
 
 /// `source` with a gate of its own and the trust settings of `context`.
 fn gated(context: &FeedContext, source: Source) -> GatedSource {
-    let gate = CallGate::new(&context.config, context.clock.clone(), source.is_metered());
     GatedSource {
+        gate: new_gate(context, &source),
         source: source.trusting(Trust::of(&context.config)),
-        gate: Arc::new(gate),
     }
+}
+
+/// A gate (budget, cooldowns) for `source` with `context`'s settings.
+fn new_gate(context: &FeedContext, source: &Source) -> Arc<CallGate> {
+    Arc::new(CallGate::new(
+        &context.config,
+        context.clock.clone(),
+        source.is_metered(),
+    ))
 }

@@ -104,6 +104,11 @@ fn declared_market_homes_share_one_feed_pay_their_tariff_and_survive_a_restart()
     assert_eq!(flat_home["id"], "flat");
     assert_eq!(flat_home["sources"][0]["name"], "energy-charts");
     assert_eq!(flat_home["sources"][1]["name"], "nordpool");
+    // The home's save status is its market feed's: changed, not saved yet.
+    let stats = service.get("/v1/homes/garage/stats").unwrap().json();
+    assert_eq!(stats["persistence"]["dirty"], true, "{stats}");
+    // A home that listed no sources reads the same feed, so the same list.
+    assert_eq!(homes["homes"][1]["sources"][0]["name"], "energy-charts");
 
     service.sigterm();
     assert_eq!(service.wait(Duration::from_secs(10)).code(), Some(0));
