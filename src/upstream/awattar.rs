@@ -19,7 +19,7 @@ use super::gate::CallGate;
 use super::http;
 use super::market::Market;
 use super::source::{FetchRequest, PriceSource};
-use crate::pool::{HomeInfo, Interval, Resolution};
+use crate::pool::{Interval, Resolution};
 
 /// aWATTar Germany (the `--awattar-url` default): the DE-LU market.
 pub const AWATTAR_DE_URL: &str = "https://api.awattar.de";
@@ -76,15 +76,6 @@ impl AwattarSource {
 }
 
 impl PriceSource for AwattarSource {
-    /// Market feeds are declared in the config; aWATTar lists no homes.
-    async fn homes(
-        &self,
-        _gate: &CallGate,
-        _deadline: tokio::time::Instant,
-    ) -> Result<Vec<HomeInfo>, UpstreamError> {
-        Ok(Vec::new())
-    }
-
     async fn fetch(
         &self,
         request: &FetchRequest,
@@ -184,6 +175,7 @@ fn malformed(message: String) -> UpstreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pool::HomeInfo;
     use crate::upstream::UpstreamErrorKind;
 
     fn request(market: Market) -> FetchRequest {

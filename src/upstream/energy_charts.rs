@@ -24,7 +24,7 @@ use super::gate::CallGate;
 use super::http;
 use super::source::{FetchRequest, PriceSource};
 use crate::pool::days::expected_resolution;
-use crate::pool::{HomeInfo, Interval, Resolution};
+use crate::pool::{Interval, Resolution};
 
 /// The answer of `/price`, as far as we read it.
 #[derive(Debug, Deserialize)]
@@ -149,15 +149,6 @@ impl EnergyChartsSource {
 }
 
 impl PriceSource for EnergyChartsSource {
-    /// None: market feeds are declared in the config.
-    async fn homes(
-        &self,
-        _gate: &CallGate,
-        _deadline: tokio::time::Instant,
-    ) -> Result<Vec<HomeInfo>, UpstreamError> {
-        Ok(Vec::new())
-    }
-
     async fn fetch(
         &self,
         request: &FetchRequest,
@@ -195,6 +186,7 @@ impl PriceSource for EnergyChartsSource {
 mod tests {
     use super::*;
     use crate::pool::EUROPE_QUARTER_HOURLY_FROM;
+    use crate::pool::HomeInfo;
     use crate::pool::days::local_day;
     use crate::upstream::market::Market;
     use chrono::{DateTime, NaiveDate, Utc};

@@ -27,7 +27,7 @@ use super::error::UpstreamError;
 use super::gate::CallGate;
 use super::http;
 use super::source::{FetchRequest, PriceSource};
-use crate::pool::{HomeInfo, Interval};
+use crate::pool::Interval;
 
 /// The platform's API base URL (the `--entsoe-url` default).
 pub const ENTSOE_URL: &str = "https://web-api.tp.entsoe.eu";
@@ -94,15 +94,6 @@ impl EntsoeSource {
 }
 
 impl PriceSource for EntsoeSource {
-    /// Market feeds are declared in the config; the platform lists no homes.
-    async fn homes(
-        &self,
-        _gate: &CallGate,
-        _deadline: tokio::time::Instant,
-    ) -> Result<Vec<HomeInfo>, UpstreamError> {
-        Ok(Vec::new())
-    }
-
     async fn fetch(
         &self,
         request: &FetchRequest,

@@ -25,7 +25,7 @@ use super::http;
 use super::market::Market;
 use super::source::{FetchRequest, PriceSource};
 use crate::pool::days::{local_date, local_day};
-use crate::pool::{HomeInfo, Interval, Resolution};
+use crate::pool::{Interval, Resolution};
 
 /// The zone of Nord Pool's delivery days (CET/CEST).
 const DELIVERY_ZONE: Tz = chrono_tz::Europe::Berlin;
@@ -205,15 +205,6 @@ impl NordPoolSource {
 }
 
 impl PriceSource for NordPoolSource {
-    /// None: market feeds are declared in the config.
-    async fn homes(
-        &self,
-        _gate: &CallGate,
-        _deadline: tokio::time::Instant,
-    ) -> Result<Vec<HomeInfo>, UpstreamError> {
-        Ok(Vec::new())
-    }
-
     /// Every CET delivery day of the range, one call each. A day not
     /// published yet ends the fetch when it is today or later (the days
     /// after it are not published either).
@@ -257,6 +248,7 @@ impl PriceSource for NordPoolSource {
 mod tests {
     use super::*;
     use crate::pool::EUROPE_QUARTER_HOURLY_FROM;
+    use crate::pool::HomeInfo;
     use serde_json::{Value, json};
 
     fn request(market: Market, currency: &str, start: &str, end: &str) -> FetchRequest {

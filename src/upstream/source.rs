@@ -30,12 +30,15 @@ use crate::pool::{HomeInfo, Interval};
 /// `CallGate` they are handed (budget, cooldown, retries) and return
 /// whatever intervals they got; the coordinator decides what to ask for.
 pub trait PriceSource: Send + Sync {
-    /// The homes this source prices, with their zones and currencies.
+    /// The homes this source prices, with their zones and currencies. None
+    /// by default: a market source's homes are declared in the config.
     fn homes(
         &self,
-        gate: &CallGate,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<Vec<HomeInfo>, UpstreamError>> + Send;
+        _gate: &CallGate,
+        _deadline: Instant,
+    ) -> impl Future<Output = Result<Vec<HomeInfo>, UpstreamError>> + Send {
+        async { Ok(Vec::new()) }
+    }
 
     /// The intervals the source has for `request`. May return intervals
     /// outside the range (`Source::fetch` keeps only what `validate`
