@@ -224,17 +224,20 @@ impl Feed {
                 source_cooldown: all_cooling(&self.inner.sources),
             },
         );
-        let calls = plan_calls(
-            &triaged.to_fetch,
-            calendar::recent_window(zone, now),
-            INTERVALS_PER_CALL,
-        );
+        let recent = calendar::recent_window(zone, now);
+        let calls = plan_calls(&triaged.to_fetch, recent, INTERVALS_PER_CALL);
         let flights = coordinator.begin(calls);
         drop(coordinator);
         let mut waits = triaged.waits;
         waits.extend(flights.iter().map(|flight| flight.result.subscribe()));
-        for flight in flights {
-            self.launch(flight);
+        let (recent, history): (Vec<NewFlight>, Vec<NewFlight>) = flights
+            .into_iter()
+            .partition(|flight| flight.call == recent);
+        for flight in recent {
+            self.launch(vec![flight]);
+        }
+        if !history.is_empty() {
+            self.launch(history);
         }
         let gathered = Gathered {
             cached,
@@ -244,13 +247,21 @@ impl Feed {
         (gathered, waits)
     }
 
-    /// Runs `flight` in a task of its own on the fetch tracker.
-    fn launch(&self, flight: NewFlight) {
+    /// Runs `flights` one after the other in a task of its own on the fetch
+    /// tracker, within one fetch deadline. A request's history pages run in
+    /// order, so the pages that land before the budget or the deadline runs
+    /// out are the first ones and the next request resumes after them; the
+    /// recent window runs on its own, never behind history.
+    fn launch(&self, flights: Vec<NewFlight>) {
         let feed = self.clone();
+        // One deadline for the chain: a request is answered within it.
+        let deadline = tokio::time::Instant::now() + self.inner.context.config.fetch_deadline;
         self.inner.context.fetches.spawn(async move {
-            let result = feed.run_flight(flight.id, flight.call).await;
-            // Nobody waiting is fine: the pool has the data.
-            let _ = flight.result.send(Some(result));
+            for flight in flights {
+                let result = feed.run_flight(flight.id, flight.call, deadline).await;
+                // Nobody waiting is fine: the pool has the data.
+                let _ = flight.result.send(Some(result));
+            }
         });
     }
 
@@ -260,10 +271,10 @@ impl Feed {
         &self,
         id: u64,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
+        deadline: tokio::time::Instant,
     ) -> FlightResult {
         let context = &self.inner.context;
         let now = context.clock.now();
-        let deadline = tokio::time::Instant::now() + context.config.fetch_deadline;
         let request = FetchRequest {
             home: self.inner.info.clone(),
             market: self.inner.market,
