@@ -205,3 +205,48 @@ async fn tomorrow_before_publication_is_not_published_for_a_market_home() {
     assert!(!answer.is_complete());
     assert_eq!(answer.reason(), Some(IncompleteReason::NotPublished));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_source_fails_the_cache_is_served_and_an_uncached_range_is_an_error() {
+    let setup = setup(1).await;
+    let home = setup.registry.home("flat-0").unwrap();
+    let (cached_start, cached_end) = berlin_day(2026, 1, 5);
+    assert!(
+        home.intervals(cached_start, cached_end)
+            .await
+            .unwrap()
+            .is_complete()
+    );
+    setup.energy_charts.set_fault(Some(Fault::ServerError));
+    setup.nordpool.set_fault(Some(Fault::Unavailable));
+
+    // Cached day plus an uncached one: the cache, marked incomplete.
+    let (_, next_end) = berlin_day(2026, 1, 6);
+    let answer = home
+        .intervals(cached_start, next_end)
+        .await
+        .expect("stale served");
+    assert!(!answer.is_complete());
+    assert_eq!(answer.intervals.len(), 96);
+    assert!(matches!(
+        answer.reason(),
+        Some(IncompleteReason::UpstreamFailed(_))
+    ));
+    assert!(answer.retry_at().is_some());
+    // Both were asked, each after its own retries.
+    assert!(setup.energy_charts.call_count() >= 2);
+    assert!(setup.nordpool.call_count() >= 1);
+
+    // Nothing cached for the range: an error that says when to retry.
+    let (start, end) = berlin_day(2026, 1, 8);
+    let error = home
+        .intervals(start, end)
+        .await
+        .expect_err("nothing to serve");
+    assert!(error.retry_at.is_some(), "{error:?}");
+    let statuses = home.source_statuses();
+    assert!(
+        statuses.iter().all(|status| status.last_error.is_some()),
+        "{statuses:?}"
+    );
+}
