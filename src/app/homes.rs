@@ -125,6 +125,7 @@ pub(super) fn build_registry(
         fetch_deadline: config.fetch_deadline,
         price_band: config.price_band,
         publish_hour: u32::from(config.publish_hour),
+        publish_jitter: config.publish_jitter,
         ..UpstreamConfig::default()
     };
     let hook_savers = savers.clone();

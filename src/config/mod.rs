@@ -141,6 +141,11 @@ pub struct Config {
     #[arg(long, env = "PRICEPOOL_PUBLISH_HOUR", default_value_t = 13, value_parser = clap::value_parser!(u8).range(0..24))]
     pub publish_hour: u8,
 
+    /// Up to this long after publication, at random, before tomorrow is
+    /// asked for, so instances do not all call at 13:00:00.
+    #[arg(long, env = "PRICEPOOL_PUBLISH_JITTER", default_value = "5m", value_parser = parse_duration)]
+    pub publish_jitter: Duration,
+
     /// Everything one upstream fetch may take, retries included; clients
     /// get what is cached (or a 504) by then.
     #[arg(long, env = "PRICEPOOL_FETCH_DEADLINE", default_value = "15s", value_parser = parse_duration)]

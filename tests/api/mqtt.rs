@@ -273,6 +273,40 @@ async fn the_state_moves_on_at_the_interval_boundary() {
 }
 
 #[tokio::test]
+async fn tomorrow_published_at_13_is_pushed_without_a_restart() {
+    let broker = Mosquitto::start();
+    // Two seconds before publication on the service's clock, no jitter.
+    let _app = spawn_app_with(&[
+        "--mqtt-url",
+        &broker.url(),
+        "--now",
+        "2026-01-14T12:59:58+01:00",
+        "--publish-jitter",
+        "0s",
+    ])
+    .await;
+    let ha = Subscriber::connect(broker.port, &["pricepool/demo/prices"]).await;
+    let rows = |m: &Message| {
+        serde_json::from_slice::<Vec<(i64, f64)>>(&m.payload)
+            .unwrap()
+            .len()
+    };
+    let before = ha.wait_on("pricepool/demo/prices", WITHIN, |_| true).await;
+    assert_eq!(rows(&before), 96, "before 13:00: today only");
+    ha.wait_on("pricepool/demo/prices", Duration::from_secs(20), |m| {
+        rows(m) == 2 * 96
+    })
+    .await;
+    // And it is what a client connecting now is handed.
+    let late = Subscriber::connect(broker.port, &["pricepool/demo/prices"]).await;
+    let retained = late
+        .wait_on("pricepool/demo/prices", WITHIN, |_| true)
+        .await;
+    assert!(retained.retain);
+    assert_eq!(rows(&retained), 2 * 96);
+}
+
+#[tokio::test]
 async fn a_change_of_a_homes_prices_is_pushed_without_a_restart() {
     let broker = Mosquitto::start();
     let data_dir = tempfile::tempdir().unwrap();
