@@ -250,3 +250,105 @@ async fn when_every_source_fails_the_cache_is_served_and_an_uncached_range_is_an
         "{statuses:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_sources_fail_over_in_order_and_each_reports_its_own_failure() {
+    use pricepool::testkit::{AwattarFault, FakeAwattar, FakeEntsoe};
+    let setup = setup(0).await;
+    let awattar = FakeAwattar::start().await.unwrap();
+    let entsoe = FakeEntsoe::start().await.unwrap();
+    let now: DateTime<Utc> = NOW.parse().unwrap();
+    awattar.set_now(now);
+    entsoe.set_now(now);
+    setup.energy_charts.set_fault(Some(Fault::Garbage));
+    setup.nordpool.set_fault(Some(Fault::Unauthorized));
+    awattar.set_fault(Some(AwattarFault::RateLimited {
+        retry_after: Some(600),
+    }));
+    let timeout = Duration::from_secs(2);
+    setup.registry.add_market_home(MarketHome {
+        info: HomeInfo {
+            id: "four".to_string(),
+            zone: Berlin,
+            currency: "EUR".to_string(),
+        },
+        market: Market::DeLu,
+        sources: vec![
+            Source::energy_charts(setup.energy_charts.url().to_string(), timeout).unwrap(),
+            Source::nordpool(setup.nordpool.url().to_string(), timeout).unwrap(),
+            Source::awattar(awattar.de_url(), awattar.at_url(), timeout).unwrap(),
+            Source::entsoe(entsoe.url().to_string(), entsoe.token(), timeout).unwrap(),
+        ],
+        tariff: Tariff::default(),
+    });
+    let home = setup.registry.home("four").unwrap();
+    let (start, end) = berlin_day(2026, 1, 5);
+    let answer = home.intervals(start, end).await.expect("ENTSO-E answers");
+    assert!(answer.is_complete(), "{:?}", answer.shortfall());
+    assert_eq!(answer.intervals.len(), 96);
+    let statuses = home.source_statuses();
+    let kinds: Vec<(&str, Option<&str>)> = statuses
+        .iter()
+        .map(|s| (s.name, s.last_error.as_ref().map(|e| e.kind.as_str())))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("energy-charts", Some("malformed")),
+            ("nordpool", Some("auth")),
+            ("awattar", Some("rate_limited")),
+            ("entsoe", None),
+        ]
+    );
+    assert!(statuses.iter().take(3).all(|s| s.next_retry.is_some()));
+    assert!(statuses[3].last_success.is_some());
+    // The 429's Retry-After holds aWATTar off for its ten minutes.
+    let awattar_retry = statuses[2].next_retry.unwrap();
+    assert!(
+        awattar_retry >= now + chrono::Duration::seconds(590),
+        "{awattar_retry}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_entsoe_token_is_an_auth_failure_that_never_shows_the_token() {
+    use pricepool::testkit::FakeEntsoe;
+    use pricepool::upstream::Secret;
+    let setup = setup(0).await;
+    let entsoe = FakeEntsoe::start().await.unwrap();
+    entsoe.set_now(NOW.parse().unwrap());
+    let wrong = "wrong-token-5f0c9d";
+    setup.registry.add_market_home(MarketHome {
+        info: HomeInfo {
+            id: "entsoe-only".to_string(),
+            zone: Berlin,
+            currency: "EUR".to_string(),
+        },
+        market: Market::DeLu,
+        sources: vec![
+            Source::entsoe(
+                entsoe.url().to_string(),
+                Secret::new(wrong),
+                Duration::from_secs(2),
+            )
+            .unwrap(),
+        ],
+        tariff: Tariff::default(),
+    });
+    let home = setup.registry.home("entsoe-only").unwrap();
+    let (start, end) = berlin_day(2026, 1, 5);
+    let error = home.intervals(start, end).await.expect_err("refused");
+    assert_eq!(error.kind.as_str(), "auth");
+    assert_eq!(entsoe.call_count(), 1, "never retried");
+    let status = format!("{:?} {:?} {error:?}", home.status(), home.source_statuses());
+    assert!(!status.contains(wrong), "the token leaked: {status}");
+    assert_eq!(
+        home.source_statuses()[0]
+            .last_error
+            .as_ref()
+            .unwrap()
+            .kind
+            .as_str(),
+        "auth"
+    );
+}
