@@ -1,6 +1,7 @@
 //! Failover: a feed lists its sources in order; a call asks the first, and
 //! when it fails (after its own retries) the next, for the same range,
-//! inside the same fetch deadline. Each source keeps its own budget and
+//! inside the same fetch deadline (a source that is not the last may use
+//! half of the time left, so a hanging one cannot starve the next). Each source keeps its own budget and
 //! cooldowns (its provider's [`CallGate`]); a source cooling down, or whose
 //! last fetch for this feed failed less than its cooldown ago, is skipped
 //! while a later one may answer.
@@ -75,8 +76,15 @@ pub(crate) async fn fetch(
         if !last && cooling {
             continue;
         }
-        let call = upstream.source.fetch(request, &upstream.gate);
-        let outcome = match tokio::time::timeout_at(request.deadline, call).await {
+        // A source that is not the last may use half of the time left, so
+        // one that hangs still leaves the next one time to answer.
+        let mut attempt = request.clone();
+        if !last {
+            let now = tokio::time::Instant::now();
+            attempt.deadline = now + request.deadline.saturating_duration_since(now) / 2;
+        }
+        let call = upstream.source.fetch(&attempt, &upstream.gate);
+        let outcome = match tokio::time::timeout_at(attempt.deadline, call).await {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::Timeout(fetch_deadline)),
         };

@@ -352,3 +352,25 @@ async fn a_wrong_entsoe_token_is_an_auth_failure_that_never_shows_the_token() {
         "auth"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_first_source_leaves_the_next_one_time_to_answer() {
+    let setup = setup(1).await;
+    setup
+        .energy_charts
+        .set_fault(Some(Fault::Slow(Duration::from_secs(30))));
+    let home = setup.registry.home("flat-0").unwrap();
+    let (start, end) = berlin_day(2026, 1, 5);
+    let asked = std::time::Instant::now();
+    let answer = home.intervals(start, end).await.expect("Nord Pool answers");
+    assert!(answer.is_complete(), "{:?}", answer.shortfall());
+    assert_eq!(setup.nordpool.call_count(), 1);
+    // Within the fetch deadline (5 s here), not after the hang.
+    assert!(
+        asked.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        asked.elapsed()
+    );
+    let statuses = home.source_statuses();
+    assert!(statuses[0].last_error.is_some(), "{statuses:?}");
+}
