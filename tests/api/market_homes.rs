@@ -128,4 +128,15 @@ fn declared_market_homes_share_one_feed_pay_their_tariff_and_survive_a_restart()
     assert_eq!(again["complete"], true);
     assert_eq!(again["intervals"].as_array().unwrap(), &flat);
     assert_eq!(energy_charts.call_count(), 0, "served from the snapshot");
+
+    // Nothing cached and every source failing: a problem that says when to retry.
+    let uncached = service
+        .get("/v1/homes/flat/intervals?date=2026-01-06")
+        .unwrap();
+    assert!([502, 503, 504].contains(&uncached.status), "{uncached:?}");
+    assert!(uncached.header("retry-after").is_some(), "{uncached:?}");
+    assert_eq!(
+        uncached.header("content-type"),
+        Some("application/problem+json")
+    );
 }
