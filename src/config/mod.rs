@@ -7,9 +7,11 @@
 
 mod file;
 mod homes;
+mod values;
 
 pub use file::{FileError, LoadError};
 pub use homes::HomeDecl;
+pub use values::{parse_duration, parse_instant, parse_price_band, parse_secret};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -338,35 +340,6 @@ impl Config {
         }
         address
     }
-}
-
-/// Parses `3s`, `500ms`, `1m 30s` (humantime syntax).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{e} (write durations like 3s, 500ms or 1m)"))
-}
-
-/// Parses the plausibility band of upstream prices: a finite number above 0.
-pub fn parse_price_band(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(band) if band.is_finite() && band > 0.0 => Ok(band),
-        _ => Err("write a price per kWh above 0, like 100".to_string()),
-    }
-}
-
-/// Wraps a token so that it never shows in Debug output or logs.
-pub fn parse_secret(text: &str) -> Result<Secret, String> {
-    if text.trim().is_empty() {
-        return Err("the token must not be empty".to_string());
-    }
-    Ok(Secret::new(text.trim()))
-}
-
-/// Parses an RFC 3339 instant with any offset into UTC.
-pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(text.trim())
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{e} (write an RFC 3339 instant like 2025-10-26T12:00:00+01:00)"))
 }
 
 #[cfg(test)]
