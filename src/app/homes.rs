@@ -14,7 +14,7 @@ use crate::pool::{HomeInfo, PoolConfig};
 use crate::shutdown::Shutdown;
 use crate::store::{LoadReport, SaveStatus, Saver, SaverConfig, SnapshotSource, Store};
 use crate::upstream::{
-    MarketHome, Provider, ProviderUrls, Registry, Secret, Source, TibberConfig, UpstreamConfig,
+    MarketHome, Provider, ProviderUrls, Registry, Source, TibberConfig, UpstreamConfig,
     UpstreamError, market_feed_id,
 };
 
@@ -101,7 +101,7 @@ impl Savers {
 /// The source that discovers homes, as `--source` and the token decide.
 fn discovering_source(config: &Config) -> Result<Option<Source>, StartupError> {
     if config.serves_tibber() {
-        let token = Secret::new(config.tibber_token.clone().unwrap_or_default());
+        let token = config.tibber_token.clone().unwrap_or_default();
         let mut tibber = TibberConfig::new(token);
         tibber.url = config.tibber_url.clone();
         tibber.request_timeout = config.upstream_timeout;

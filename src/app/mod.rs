@@ -364,8 +364,8 @@ fn api_state(
         prometheus: crate::telemetry::prometheus(),
         api_token: config
             .api_token
-            .as_deref()
-            .map(|token| Arc::new(ApiToken::new(token))),
+            .as_ref()
+            .map(|token| Arc::new(ApiToken::new(token.expose()))),
         render_cache: Arc::new(RenderCache::new(
             config.render_cache_mib.saturating_mul(1024 * 1024),
         )),

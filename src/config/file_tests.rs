@@ -217,6 +217,24 @@ fn entsoe_needs_its_token_and_the_token_never_shows() {
 }
 
 #[test]
+fn the_tibber_and_api_tokens_never_show_in_debug_output() {
+    let (_file, config) = load(
+        "",
+        &[
+            "--tibber-token",
+            "tibber-s3cr3t",
+            "--api-token",
+            "api-s3cr3t",
+        ],
+    );
+    let config = config.unwrap();
+    assert!(config.serves_tibber());
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("tibber-s3cr3t"), "{printed}");
+    assert!(!printed.contains("api-s3cr3t"), "{printed}");
+}
+
+#[test]
 fn an_unreadable_file_is_one_line_naming_it() {
     let result = Config::parse_from_args(["pricepool", "--config", "/nonexistent/pricepool.toml"]);
     let Err(LoadError::Config(error)) = result else {

@@ -11,7 +11,7 @@ mod values;
 
 pub use file::{FileError, LoadError};
 pub use homes::HomeDecl;
-pub use values::{parse_duration, parse_instant, parse_price_band, parse_secret};
+pub use values::{parse_duration, parse_instant, parse_price_band, parse_secret, parse_token};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -111,8 +111,8 @@ pub struct Config {
     pub tibber_url: String,
 
     /// Tibber API token (required with `--source tibber`).
-    #[arg(long, env = "PRICEPOOL_TIBBER_TOKEN", hide_env_values = true)]
-    pub tibber_token: Option<String>,
+    #[arg(long, env = "PRICEPOOL_TIBBER_TOKEN", hide_env_values = true, value_parser = parse_token)]
+    pub tibber_token: Option<Secret>,
 
     /// Energy-Charts' base URL (market homes' `energy-charts` source).
     #[arg(long, env = "PRICEPOOL_ENERGY_CHARTS_URL", default_value = ENERGY_CHARTS_URL)]
@@ -185,8 +185,8 @@ pub struct Config {
     pub now: Option<DateTime<Utc>>,
 
     /// When set, every /v1 request needs `Authorization: Bearer <token>`.
-    #[arg(long, env = "PRICEPOOL_API_TOKEN", hide_env_values = true)]
-    pub api_token: Option<String>,
+    #[arg(long, env = "PRICEPOOL_API_TOKEN", hide_env_values = true, value_parser = parse_token)]
+    pub api_token: Option<Secret>,
 
     /// Do not fetch today's and tomorrow's prices ahead of requests.
     #[arg(long, env = "PRICEPOOL_NO_PREFETCH")]
@@ -306,9 +306,7 @@ impl Config {
     }
 
     fn has_tibber_token(&self) -> bool {
-        self.tibber_token
-            .as_deref()
-            .is_some_and(|t| !t.trim().is_empty())
+        self.tibber_token.as_ref().is_some_and(|t| !t.is_empty())
     }
 
     /// Checks what clap cannot: combinations of options.
@@ -322,7 +320,7 @@ impl Config {
                 max: self.save_max_delay,
             });
         }
-        if self.api_token.as_deref().is_some_and(str::is_empty) {
+        if self.api_token.as_ref().is_some_and(Secret::is_empty) {
             return Err(ConfigError::EmptyApiToken);
         }
         Ok(())

@@ -29,6 +29,13 @@ pub fn parse_secret(text: &str) -> Result<Secret, String> {
     Ok(Secret::new(text.trim()))
 }
 
+/// Wraps a token that may be empty (an empty `PRICEPOOL_TIBBER_TOKEN=` in a
+/// compose file means "no token"; an empty API token is refused later with
+/// its own message), so that it never shows in Debug output or logs.
+pub fn parse_token(text: &str) -> Result<Secret, String> {
+    Ok(Secret::new(text.trim()))
+}
+
 /// Parses an RFC 3339 instant with any offset into UTC.
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text.trim())
