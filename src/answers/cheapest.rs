@@ -116,6 +116,25 @@ pub fn cheapest(
     Ok(picked.map(pick_of))
 }
 
+/// The cheapest contiguous `duration` of known slots from the slot running
+/// at `now` on (it may start with that slot): the dashboard's shaded window
+/// and MQTT's `cheapest_3h_start`. None when no run that long is known.
+pub fn cheapest_upcoming(
+    intervals: &[Interval],
+    now: DateTime<Utc>,
+    duration: TimeDelta,
+) -> Option<Window> {
+    let upcoming = &intervals[intervals.partition_point(|i| i.ends_at() <= now)..];
+    let (start, end) = (upcoming.first()?.starts_at, upcoming.last()?.ends_at());
+    let query = WindowQuery {
+        duration,
+        contiguous: true,
+        highest: false,
+    };
+    let pick = cheapest(upcoming, start, end, query).ok().flatten()?;
+    pick.windows.first().copied()
+}
+
 /// Whether `candidate` beats `best` (sums in the search's direction): by
 /// more than rounding noise, so equal windows tie and the earliest stays.
 fn beats(candidate: f64, best: f64) -> bool {

@@ -22,7 +22,7 @@ pub mod markup;
 pub mod summary;
 
 pub use chart::DayChart;
-pub use cheapest::{CheapestError, Pick, Window, WindowQuery, cheapest};
+pub use cheapest::{CheapestError, Pick, Window, WindowQuery, cheapest, cheapest_upcoming};
 pub use hourly::hourly_means;
 pub use summary::{DaySummary, Extreme, summarize};
 

@@ -16,7 +16,7 @@ use super::problem::{ApiError, respond};
 use super::query::parse_pairs;
 use super::state::ApiState;
 use crate::answers::chart::SHADED_HOURS;
-use crate::answers::{DayChart, WindowQuery, cheapest};
+use crate::answers::{DayChart, cheapest_upcoming};
 use crate::pool::Interval;
 use crate::pool::days::{local_date, local_day};
 use crate::upstream::Home;
@@ -115,17 +115,8 @@ async fn panel_of(
             level: i.level.map(|level| level.as_str()),
             ends_at: i.ends_at(),
         });
-    let upcoming_from = intervals.partition_point(|i| i.ends_at() <= now);
-    let query = WindowQuery {
-        duration: TimeDelta::hours(SHADED_HOURS),
-        contiguous: true,
-        highest: false,
-    };
-    panel.cheapest = cheapest(&intervals[upcoming_from..], now.min(end), end, query)
-        .ok()
-        .flatten()
-        .and_then(|pick| pick.windows.first().copied())
-        .map(|w| CheapestWindow {
+    panel.cheapest =
+        cheapest_upcoming(intervals, now, TimeDelta::hours(SHADED_HOURS)).map(|w| CheapestWindow {
             start: w.start,
             end: w.end,
             mean: w.mean,

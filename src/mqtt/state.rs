@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use crate::answers::cheapest_upcoming;
 use crate::api::dto::local_rfc3339;
 use crate::pool::Interval;
 
@@ -94,13 +95,12 @@ impl HomeState {
             .iter()
             .filter(|i| i.starts_at < input.today_end)
             .collect();
-        let upcoming_from = intervals.partition_point(|i| i.ends_at() <= now);
         HomeState {
             current: current.map(slot),
             next: next.map(slot),
             today: day_stats(&today),
-            cheapest_3h_start: cheapest_window_start(&intervals[upcoming_from..], CHEAPEST_WINDOW)
-                .map(|start| local_rfc3339(start, zone)),
+            cheapest_3h_start: cheapest_upcoming(intervals, now, CHEAPEST_WINDOW)
+                .map(|window| local_rfc3339(window.start, zone)),
             level: current.and_then(|i| i.level).map(|level| level.as_str()),
             complete: input.today_complete,
         }
@@ -138,35 +138,6 @@ fn day_stats(intervals: &[&Interval]) -> Option<DayStats> {
         max,
         mean: weighted / seconds,
     })
-}
-
-/// The start of the `window` of contiguous intervals with the lowest
-/// time-weighted mean, among windows starting at an interval's start and
-/// ending at one's end; the earliest of equals. None when no run of
-/// contiguous intervals is that long. Kept private and simple here (at
-/// most ~200 intervals, ≤ 12 per window); a general cheapest-window
-/// module may replace it.
-fn cheapest_window_start(intervals: &[Interval], window: Duration) -> Option<DateTime<Utc>> {
-    let mut best: Option<(f64, DateTime<Utc>)> = None;
-    for (first_idx, first) in intervals.iter().enumerate() {
-        let end = first.starts_at + window;
-        let (mut weighted, mut covered_until) = (0.0, first.starts_at);
-        for interval in &intervals[first_idx..] {
-            if interval.starts_at != covered_until || interval.ends_at() > end {
-                break;
-            }
-            weighted += interval.total * interval.resolution.seconds() as f64;
-            covered_until = interval.ends_at();
-        }
-        if covered_until != end {
-            continue;
-        }
-        let mean = weighted / window.num_seconds() as f64;
-        if best.is_none_or(|(best_mean, _)| mean < best_mean) {
-            best = Some((mean, first.starts_at));
-        }
-    }
-    best.map(|(_, start)| start)
 }
 
 /// `[[unix_start, total], …]` for `intervals`; slots at the end are left
@@ -265,14 +236,10 @@ mod tests {
         let mut intervals = day(start, &[0.01; 12]);
         intervals.extend(day(start + Duration::hours(4), &[0.2; 8]));
         // 3 h of 0.01 ends at 03:00; nothing after the gap is 3 h long.
-        assert_eq!(
-            cheapest_window_start(&intervals, CHEAPEST_WINDOW),
-            Some(start)
-        );
-        assert_eq!(
-            cheapest_window_start(&intervals[1..], CHEAPEST_WINDOW),
-            None
-        );
+        let window_start =
+            |now| cheapest_upcoming(&intervals, now, CHEAPEST_WINDOW).map(|w| w.start);
+        assert_eq!(window_start(start), Some(start));
+        assert_eq!(window_start(start + Duration::minutes(15)), None);
     }
 
     #[test]
