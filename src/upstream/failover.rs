@@ -4,10 +4,15 @@
 //! half of the time left, so a hanging one cannot starve the next). Each source keeps its own budget and
 //! cooldowns (its provider's [`CallGate`]); a source cooling down, or whose
 //! last fetch for this feed failed less than its cooldown ago, is skipped
-//! while a later one may answer.
+//! while a later one may answer. An answer with holes (slots left out
+//! between ones it gave: Energy-Charts' null prices, a lacking ENTSO-E
+//! position) is completed from the next sources, in one call spanning the
+//! holes, where they know more.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use super::error::UpstreamError;
 use super::gate::{CallGate, Cooldown};
@@ -94,6 +99,16 @@ pub(crate) async fn fetch(
                     source: upstream.name(),
                     failure: None,
                 });
+                let rest = &sources[n + 1..];
+                let intervals = fill_holes(
+                    intervals,
+                    rest,
+                    resting,
+                    request,
+                    fetch_deadline,
+                    &mut attempts,
+                )
+                .await;
                 return Fetched {
                     result: Ok(intervals),
                     attempts,
@@ -128,4 +143,78 @@ pub(crate) async fn fetch(
         result: Err(failure),
         attempts,
     }
+}
+
+/// `[start, end)` from the first hole of `intervals` (sorted) to the end of
+/// its last: the slots left out between ones given. None without holes.
+fn holes_span(intervals: &[Interval]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut holes = intervals
+        .windows(2)
+        .filter(|pair| pair[0].ends_at() < pair[1].starts_at)
+        .map(|pair| (pair[0].ends_at(), pair[1].starts_at));
+    let (start, mut end) = holes.next()?;
+    if let Some((_, last_end)) = holes.next_back() {
+        end = last_end;
+    }
+    Some((start, end))
+}
+
+/// Asks `rest` (the sources after the one that answered) for the holes in
+/// `intervals`, with half of the time left so a hanging one delays the
+/// answer by no more than that, and adds what they give for the holes.
+/// What they cannot fill stays missing (the feed's negative cache).
+async fn fill_holes(
+    mut intervals: Vec<Interval>,
+    rest: &[GatedSource],
+    resting: &[&'static str],
+    request: &FetchRequest,
+    fetch_deadline: Duration,
+    attempts: &mut Vec<Attempt>,
+) -> Vec<Interval> {
+    let Some((start, end)) = holes_span(&intervals) else {
+        return intervals;
+    };
+    if rest.is_empty() {
+        return intervals;
+    }
+    let mut ask = request.clone();
+    (ask.start, ask.end) = (start, end);
+    let now = tokio::time::Instant::now();
+    ask.deadline = now + request.deadline.saturating_duration_since(now) / 2;
+    let fetched = Box::pin(fetch(rest, resting, &ask, fetch_deadline)).await;
+    attempts.extend(fetched.attempts);
+    let Ok(found) = fetched.result else {
+        return intervals;
+    };
+    let filling: Vec<Interval> = found
+        .into_iter()
+        .filter(|candidate| fills_a_hole(&intervals, (start, end), candidate))
+        .collect();
+    if !filling.is_empty() {
+        tracing::info!(
+            n_intervals = filling.len(),
+            "holes in a source's answer filled from the next source"
+        );
+        intervals.extend(filling);
+        intervals.sort_by_key(|interval| interval.starts_at);
+    }
+    intervals
+}
+
+/// Whether `candidate` lies within `span` and overlaps none of `given` (sorted).
+fn fills_a_hole(
+    given: &[Interval],
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    candidate: &Interval,
+) -> bool {
+    let overlapping = given.binary_search_by(|known| {
+        if known.ends_at() <= candidate.starts_at {
+            std::cmp::Ordering::Less
+        } else if known.starts_at >= candidate.ends_at() {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+    overlapping.is_err() && start <= candidate.starts_at && candidate.ends_at() <= end
 }

@@ -166,6 +166,32 @@ async fn when_the_first_source_fails_the_next_one_answers_the_same_fetch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hole_in_the_first_sources_answer_is_filled_by_the_next_source() {
+    let setup = setup(1).await;
+    let (start, end) = berlin_day(2026, 1, 8);
+    let from = start + chrono::Duration::hours(5);
+    setup
+        .energy_charts
+        .push_fault(Fault::NullPrices { from, count: 4 });
+    let home = setup.registry.home("flat-0").unwrap();
+    let answer = home.intervals(start, end).await.expect("answered");
+    assert!(answer.is_complete(), "{:?}", answer.shortfall());
+    assert_eq!(answer.intervals.len(), 96);
+    assert_eq!(setup.energy_charts.call_count(), 1);
+    assert_eq!(setup.nordpool.call_count(), 1, "asked for the hole");
+    let spot = setup.nordpool.slots(Market::DeLu, "EUR", start, end);
+    for (interval, slot) in answer.intervals.iter().zip(&spot) {
+        assert_eq!(interval.starts_at, slot.starts_at);
+        assert!((interval.energy - slot.price.unwrap() / 1000.0).abs() < 1e-9);
+    }
+    let statuses = home.source_statuses();
+    assert!(
+        statuses.iter().all(|s| s.last_error.is_none()),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tomorrow_before_publication_is_not_published_for_a_market_home() {
     let setup = setup(1).await;
     let morning: DateTime<Utc> = "2026-01-14T09:00:00Z".parse().unwrap();
