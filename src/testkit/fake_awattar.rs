@@ -9,8 +9,7 @@
 //! answers only what is published at its own settable "now" (tomorrow
 //! from 13:00 CET/CEST): fewer entries than asked for.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
+use super::fake_server::{self, Running, Script, local_address, lock};
 use crate::clock::Clock;
 use crate::pool::Resolution;
 use crate::upstream::Market;
@@ -63,8 +62,7 @@ struct FakeState {
     clock: Mutex<Clock>,
     /// The first local day priced per quarter-hour; `None`: hours only.
     quarter_hourly_from: Mutex<Option<NaiveDate>>,
-    faults: Mutex<VecDeque<AwattarFault>>,
-    persistent: Mutex<Option<AwattarFault>>,
+    faults: Script<AwattarFault>,
     calls: Mutex<Vec<AwattarCall>>,
 }
 
@@ -72,43 +70,28 @@ struct FakeState {
 pub struct FakeAwattar {
     base: String,
     state: Arc<FakeState>,
-    stop: CancellationToken,
-}
-
-impl Drop for FakeAwattar {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _server: Running,
 }
 
 impl FakeAwattar {
     /// A fake on 127.0.0.1 at a free port, publishing hours only.
     pub async fn start() -> std::io::Result<FakeAwattar> {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let address = listener.local_addr()?;
+        let address = local_address();
         let state = Arc::new(FakeState {
             clock: Mutex::new(Clock::system()),
             quarter_hourly_from: Mutex::new(None),
-            faults: Mutex::new(VecDeque::new()),
-            persistent: Mutex::new(None),
+            faults: Script::new(),
             calls: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/{country}/v1/marketdata", get(marketdata))
             .with_state(state.clone());
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            let serve =
-                axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned());
-            if let Err(error) = serve.await {
-                tracing::warn!(%error, "fake awattar server stopped");
-            }
-        });
+        let server = fake_server::serve(address, app, "awattar").await?;
+        let address = server.address;
         Ok(FakeAwattar {
             base: format!("http://{address}"),
             state,
-            stop,
+            _server: server,
         })
     }
 
@@ -140,22 +123,18 @@ impl FakeAwattar {
 
     /// Applies `fault` to the next call that has no earlier scripted fault.
     pub fn push_fault(&self, fault: AwattarFault) {
-        lock(&self.state.faults).push_back(fault);
+        self.state.faults.push(fault);
     }
 
     /// Applies `fault` to every call after the scripted ones; `None` heals.
     pub fn set_fault(&self, fault: Option<AwattarFault>) {
-        *lock(&self.state.persistent) = fault;
+        self.state.faults.set(fault);
     }
 
     /// Every call so far, in arrival order.
     pub fn calls(&self) -> Vec<AwattarCall> {
         lock(&self.state.calls).clone()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `market`'s day as aWATTar prices it: the hour means before `switch`.
@@ -183,10 +162,7 @@ async fn marketdata(
     Path(country): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let fault = {
-        let scripted = lock(&state.faults).pop_front();
-        scripted.or_else(|| lock(&state.persistent).clone())
-    };
+    let fault = state.faults.next();
     lock(&state.calls).push(AwattarCall {
         country: country.clone(),
         start: query.get("start").cloned(),

@@ -23,9 +23,9 @@ use axum::routing::get;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Europe::Berlin;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
-use super::fake_market::{self, FakeMarket, Shared};
+use super::fake_market::{FakeMarket, Shared};
+use super::fake_server::{self, Running, local_address};
 use crate::pool::days::{local_date, local_midnight};
 use crate::upstream::market::Market;
 
@@ -34,13 +34,7 @@ use crate::upstream::market::Market;
 pub struct FakeEnergyCharts {
     url: String,
     state: Shared,
-    stop: CancellationToken,
-}
-
-impl Drop for FakeEnergyCharts {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _server: Running,
 }
 
 impl Deref for FakeEnergyCharts {
@@ -58,12 +52,11 @@ impl FakeEnergyCharts {
         let app = Router::new()
             .route("/price", get(price))
             .with_state(state.clone());
-        let (address, stop) =
-            fake_market::serve(fake_market::local_address(), app, "energy-charts").await?;
+        let server = fake_server::serve(local_address(), app, "energy-charts").await?;
         Ok(FakeEnergyCharts {
-            url: format!("http://{address}"),
+            url: format!("http://{}", server.address),
             state,
-            stop,
+            _server: server,
         })
     }
 

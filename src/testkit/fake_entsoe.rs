@@ -8,9 +8,8 @@
 //! today, tomorrow from 13:00 CET/CEST. A request with no published day in
 //! it gets the platform's `Acknowledgement_MarketDocument`, reason 999.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,8 +19,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use tokio_util::sync::CancellationToken;
 
+use super::fake_server::{self, Running, Script, local_address, lock};
 use crate::clock::Clock;
 use crate::pool::Resolution;
 use crate::upstream::{Market, Secret};
@@ -86,8 +85,7 @@ struct FakeState {
     token: String,
     /// The fake's own wall clock. std Mutex, never held across `.await`.
     clock: Mutex<Clock>,
-    faults: Mutex<VecDeque<EntsoeFault>>,
-    persistent: Mutex<Option<EntsoeFault>>,
+    faults: Script<EntsoeFault>,
     calls: Mutex<Vec<EntsoeCall>>,
 }
 
@@ -95,43 +93,28 @@ struct FakeState {
 pub struct FakeEntsoe {
     url: String,
     state: Arc<FakeState>,
-    stop: CancellationToken,
-}
-
-impl Drop for FakeEntsoe {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _server: Running,
 }
 
 impl FakeEntsoe {
     /// A fake on 127.0.0.1 at a free port accepting [`DEFAULT_ENTSOE_TOKEN`].
     pub async fn start() -> std::io::Result<FakeEntsoe> {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let address = listener.local_addr()?;
+        let address = local_address();
         let state = Arc::new(FakeState {
             token: DEFAULT_ENTSOE_TOKEN.to_string(),
             clock: Mutex::new(Clock::system()),
-            faults: Mutex::new(VecDeque::new()),
-            persistent: Mutex::new(None),
+            faults: Script::new(),
             calls: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/api", get(api))
             .with_state(state.clone());
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            let serve =
-                axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned());
-            if let Err(error) = serve.await {
-                tracing::warn!(%error, "fake entso-e server stopped");
-            }
-        });
+        let server = fake_server::serve(address, app, "entso-e").await?;
+        let address = server.address;
         Ok(FakeEntsoe {
             url: format!("http://{address}"),
             state,
-            stop,
+            _server: server,
         })
     }
 
@@ -163,12 +146,12 @@ impl FakeEntsoe {
 
     /// Applies `fault` to the next call that has no earlier scripted fault.
     pub fn push_fault(&self, fault: EntsoeFault) {
-        lock(&self.state.faults).push_back(fault);
+        self.state.faults.push(fault);
     }
 
     /// Applies `fault` to every call after the scripted ones; `None` heals.
     pub fn set_fault(&self, fault: Option<EntsoeFault>) {
-        *lock(&self.state.persistent) = fault;
+        self.state.faults.set(fault);
     }
 
     /// Every call so far, in arrival order.
@@ -182,19 +165,12 @@ impl FakeEntsoe {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 async fn api(
     State(state): State<Arc<FakeState>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let authorized = query.get("securityToken") == Some(&state.token);
-    let fault = {
-        let scripted = lock(&state.faults).pop_front();
-        scripted.or_else(|| lock(&state.persistent).clone())
-    };
+    let fault = state.faults.next();
     lock(&state.calls).push(EntsoeCall {
         at: tokio::time::Instant::now(),
         authorized,

@@ -1,20 +1,17 @@
 //! What the fake market-price servers (Energy-Charts, Nord Pool) share:
 //! their prices (the demo market's day shape, per bidding zone, per MWh),
 //! the day-ahead publication rule (tomorrow at 13:00 CET of the fake's
-//! own clock), scripted faults, the call log and the local HTTP server.
+//! own clock), scripted faults and the call log.
 //! Each fake speaks its own wire format on top of this.
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Days, Utc};
-use tokio_util::sync::CancellationToken;
 
+use super::fake_server::{Script, lock};
 use crate::clock::Clock;
 use crate::pool::Resolution;
 use crate::pool::days::local_date;
@@ -89,13 +86,8 @@ pub struct FakeMarket {
     /// The fake's own wall clock; decides what is published. std Mutex,
     /// never held across `.await`.
     clock: Mutex<Clock>,
-    faults: Mutex<VecDeque<Fault>>,
-    persistent: Mutex<Option<Fault>>,
+    faults: Script<Fault>,
     calls: Mutex<Vec<Call>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl FakeMarket {
@@ -103,8 +95,7 @@ impl FakeMarket {
         FakeMarket {
             market: DemoMarket::new(),
             clock: Mutex::new(Clock::system()),
-            faults: Mutex::new(VecDeque::new()),
-            persistent: Mutex::new(None),
+            faults: Script::new(),
             calls: Mutex::new(Vec::new()),
         }
     }
@@ -121,12 +112,12 @@ impl FakeMarket {
 
     /// Applies `fault` to the next call that has no earlier scripted fault.
     pub fn push_fault(&self, fault: Fault) {
-        lock(&self.faults).push_back(fault);
+        self.faults.push(fault);
     }
 
     /// Applies `fault` to every call after the scripted ones; `None` heals.
     pub fn set_fault(&self, fault: Option<Fault>) {
-        *lock(&self.persistent) = fault;
+        self.faults.set(fault);
     }
 
     /// Every call so far, in arrival order.
@@ -218,9 +209,7 @@ impl FakeMarket {
         path: &str,
         query: Vec<(String, String)>,
     ) -> Result<Option<(DateTime<Utc>, usize)>, Response> {
-        let fault = lock(&self.faults)
-            .pop_front()
-            .or_else(|| lock(&self.persistent).clone());
+        let fault = self.faults.next();
         lock(&self.calls).push(Call {
             at: tokio::time::Instant::now(),
             path: path.to_string(),
@@ -267,30 +256,6 @@ pub fn exchange_rate(currency: &str) -> f64 {
         "RON" => 5.0,
         _ => 1.0,
     }
-}
-
-/// A running server for `app` on `address`; it stops when `stop` is cancelled.
-pub(crate) async fn serve(
-    address: SocketAddr,
-    app: Router,
-    name: &'static str,
-) -> std::io::Result<(SocketAddr, CancellationToken)> {
-    let listener = tokio::net::TcpListener::bind(address).await?;
-    let address = listener.local_addr()?;
-    let stop = CancellationToken::new();
-    let stopped = stop.clone();
-    tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned());
-        if let Err(error) = serve.await {
-            tracing::warn!(%error, fake = name, "fake server stopped");
-        }
-    });
-    Ok((address, stop))
-}
-
-/// 127.0.0.1 on a free port.
-pub(crate) fn local_address() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 /// The state a fake's handlers share.

@@ -21,9 +21,9 @@ use axum::routing::get;
 use chrono::{NaiveDate, SecondsFormat};
 use chrono_tz::Europe::Berlin;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::fake_market::{self, FakeMarket, Shared};
+use super::fake_server::{self, Running, local_address};
 use crate::pool::days::local_day;
 use crate::upstream::market::Market;
 
@@ -32,13 +32,7 @@ use crate::upstream::market::Market;
 pub struct FakeNordPool {
     url: String,
     state: Shared,
-    stop: CancellationToken,
-}
-
-impl Drop for FakeNordPool {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _server: Running,
 }
 
 impl Deref for FakeNordPool {
@@ -56,12 +50,11 @@ impl FakeNordPool {
         let app = Router::new()
             .route("/api/DayAheadPrices", get(day_ahead_prices))
             .with_state(state.clone());
-        let (address, stop) =
-            fake_market::serve(fake_market::local_address(), app, "nordpool").await?;
+        let server = fake_server::serve(local_address(), app, "nordpool").await?;
         Ok(FakeNordPool {
-            url: format!("http://{address}"),
+            url: format!("http://{}", server.address),
             state,
-            stop,
+            _server: server,
         })
     }
 

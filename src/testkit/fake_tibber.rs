@@ -9,7 +9,6 @@
 //! price field; GraphQL selection sets are not interpreted. What is
 //! published follows its own settable "now": tomorrow from 13:00 local.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, Days, Utc};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
+use super::fake_server::{self, Running, Script, lock};
 use crate::clock::Clock;
 use crate::pool::Interval;
 use crate::pool::days::{local_date, local_midnight};
@@ -127,8 +126,7 @@ struct FakeState {
     /// never held across `.await`.
     clock: Mutex<Clock>,
     /// Scripted faults, one per call, then `persistent`.
-    faults: Mutex<VecDeque<Fault>>,
-    persistent: Mutex<Option<Fault>>,
+    faults: Script<Fault>,
     /// Whether `after` includes the cursor's own instant.
     after_inclusive: Mutex<bool>,
     calls: Mutex<Vec<Call>>,
@@ -139,38 +137,23 @@ pub struct FakeTibber {
     url: String,
     address: SocketAddr,
     state: Arc<FakeState>,
-    stop: CancellationToken,
-}
-
-impl Drop for FakeTibber {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _server: Running,
 }
 
 impl FakeTibber {
     /// A fake on 127.0.0.1 at a free port, accepting [`DEFAULT_TOKEN`], its
     /// clock running from the real time.
     pub async fn start() -> std::io::Result<FakeTibber> {
-        FakeTibber::start_on(
-            "127.0.0.1:0"
-                .parse()
-                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
-            DEFAULT_TOKEN,
-        )
-        .await
+        FakeTibber::start_on(fake_server::local_address(), DEFAULT_TOKEN).await
     }
 
     /// A fake listening on `address`, accepting `token`.
     pub async fn start_on(address: SocketAddr, token: &str) -> std::io::Result<FakeTibber> {
-        let listener = tokio::net::TcpListener::bind(address).await?;
-        let address = listener.local_addr()?;
         let state = Arc::new(FakeState {
             market: DemoMarket::new(),
             token: token.to_string(),
             clock: Mutex::new(Clock::system()),
-            faults: Mutex::new(VecDeque::new()),
-            persistent: Mutex::new(None),
+            faults: Script::new(),
             after_inclusive: Mutex::new(false),
             calls: Mutex::new(Vec::new()),
         });
@@ -178,20 +161,13 @@ impl FakeTibber {
             .route("/", post(graphql))
             .route("/v1-beta/gql", post(graphql))
             .with_state(state.clone());
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            let serve =
-                axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned());
-            if let Err(error) = serve.await {
-                tracing::warn!(%error, "fake tibber server stopped");
-            }
-        });
+        let server = fake_server::serve(address, app, "tibber").await?;
+        let address = server.address;
         Ok(FakeTibber {
             url: format!("http://{address}/v1-beta/gql"),
             address,
             state,
-            stop,
+            _server: server,
         })
     }
 
@@ -236,12 +212,12 @@ impl FakeTibber {
 
     /// Applies `fault` to the next call that has no earlier scripted fault.
     pub fn push_fault(&self, fault: Fault) {
-        lock(&self.state.faults).push_back(fault);
+        self.state.faults.push(fault);
     }
 
     /// Applies `fault` to every call after the scripted ones; `None` heals.
     pub fn set_fault(&self, fault: Option<Fault>) {
-        *lock(&self.state.persistent) = fault;
+        self.state.faults.set(fault);
     }
 
     /// Chooses the reading of `after`: inclusive (the cursor's own instant
@@ -266,10 +242,6 @@ impl FakeTibber {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 async fn graphql(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes) -> Response {
     let header_text = |name: header::HeaderName| {
         headers
@@ -281,10 +253,7 @@ async fn graphql(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: 
     let query = query_of(&body, content_type.as_deref());
     let authorized =
         header_text(header::AUTHORIZATION).is_some_and(|v| v == format!("Bearer {}", state.token));
-    let fault = {
-        let scripted = lock(&state.faults).pop_front();
-        scripted.or_else(|| lock(&state.persistent).clone())
-    };
+    let fault = state.faults.next();
     lock(&state.calls).push(Call {
         at: tokio::time::Instant::now(),
         query: query.clone().unwrap_or_default(),

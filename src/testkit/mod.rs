@@ -14,6 +14,7 @@ pub mod fake_energy_charts;
 pub mod fake_entsoe;
 pub mod fake_market;
 pub mod fake_nordpool;
+mod fake_server;
 pub mod fake_tibber;
 mod market_prices;
 pub mod process;
