@@ -65,8 +65,9 @@ pub(crate) async fn dashboard(
 }
 
 /// The page over `homes` at `now`, and whether it may be reused: not when
-/// a home's prices could not be read (the failure's text is the
-/// upstream's, and such a page is rare and cheap).
+/// a home's prices could not be read. Such a page is rendered per request
+/// as before the page was cached (the negative cache and cooldowns keep
+/// that from reaching the upstream), so it shows each failure as it is.
 async fn render(homes: &[Home], now: DateTime<Utc>) -> (RenderedPage, bool) {
     let mut panels = Vec::with_capacity(homes.len());
     let marker = marker_now(now);
