@@ -21,19 +21,23 @@
 #      path list: the ceiling, under the same machine load;
 #   6. writes the figures and the command into BENCHMARKS.md between the
 #      results markers (the text around them is kept).
+# Before those, the dashboard (`/`) and market-home workloads of
+# benches/load/page_market.sh, with their own markers in the same file.
 #
 # Usage:  benches/load/run.sh            (10 s per workload, ~10 minutes)
 #         QUICK=1 benches/load/run.sh    (3 s per workload, ~4 minutes)
 # Knobs (environment): DURATION, CONNECTIONS, WRK_THREADS, BIG_HOMES,
 # NOW (the clock of pricepool and the fake), OUT (the markdown file),
-# KEEP=1 (keep the temp dir with logs and wrk outputs).
+# KEEP=1 (keep the temp dir with logs and wrk outputs), MARKET_HOMES,
+# ONLY=page,market,classic (the sections to run, comma-separated; all when
+# unset; `classic` is steps 2-6).
 # Not run by CI.
 
 set -euo pipefail
 
 # The command as typed, with the knobs that were set.
 COMMAND=benches/load/run.sh
-for knob in NOW BIG_INTERVALS BIG_HOMES WRK_THREADS CONNECTIONS DURATION QUICK; do
+for knob in ONLY MARKET_HOMES NOW BIG_INTERVALS BIG_HOMES WRK_THREADS CONNECTIONS DURATION QUICK; do
     [[ -n ${!knob:-} ]] && COMMAND="$knob=${!knob} $COMMAND"
 done
 QUICK=${QUICK:-0}
@@ -110,7 +114,7 @@ build() {
     # The service as shipped (no testkit), then the fake Tibber server,
     # which needs the `testkit` feature.
     (cd "$ROOT" && cargo build --release --bin pricepool --bin bench-snapshots --quiet)
-    (cd "$ROOT" && cargo build --release --features testkit --bin fake-tibber --quiet)
+    (cd "$ROOT" && cargo build --release --features testkit --bin fake-tibber --bin fake-energy-charts --quiet)
     BIN=$ROOT/target/release
 }
 
@@ -266,13 +270,14 @@ start_fake() {
     log "fake Tibber at $FAKE_URL"
 }
 
-# Starts pricepool on `data_dir`; sets PP_PID, PP_PORT, PP_READY_MS.
+# Starts pricepool on `data_dir` (more flags after it); sets PP_PID,
+# PP_PORT, PP_READY_MS.
 start_pricepool() {
     local name=$1 data_dir=$2 started code
     PP_PORT=$(free_port)
     started=$(now_ms)
     "$BIN/pricepool" --source tibber --tibber-url "$FAKE_URL" --tibber-token fake-token-5f3c9a \
-        --data-dir "$data_dir" --listen "127.0.0.1:$PP_PORT" --now "$NOW" \
+        --data-dir "$data_dir" --listen "127.0.0.1:$PP_PORT" --now "$NOW" "${@:3}" \
         >"$WORK/pricepool-$name.log" 2>&1 &
     PP_PID=$!
     STARTED_PIDS+=("$PP_PID")
@@ -512,6 +517,12 @@ check_targets() {
     TARGETS=$(printf '\n- %s' "${lines[@]}")
 }
 
+# Whether ONLY asks for section `name` (every section when unset).
+wants() { [[ -z ${ONLY:-} || ,$ONLY, == *,$1,* ]]; }
+
+# shellcheck source=benches/load/page_market.sh
+source "$ROOT/benches/load/page_market.sh"
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -523,6 +534,8 @@ main() {
     log "work dir $WORK; $DURATION per workload"
     : >"$RESULTS"
     start_fake
+    run_page_market
+    wants classic || return 0
 
     # small: 97 snapshot homes + the fake's 3
     "$BIN/bench-snapshots" --data-dir "$WORK/data-small" --homes "$SMALL_SNAPSHOT_HOMES" \

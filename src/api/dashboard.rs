@@ -1,7 +1,10 @@
 //! The dashboard resource: `GET /`, one server-rendered HTML page over
 //! every home (see `page` for what it shows). Each home's today and
 //! tomorrow are asked for once; a home whose upstream fails with nothing
-//! cached is shown with the failure instead of failing the page.
+//! cached is shown with the failure instead of failing the page. The
+//! rendered page is reused while nothing it shows can change (`page_cache`).
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,6 +15,7 @@ use chrono::{DateTime, Days, TimeDelta, Utc};
 use super::caching::{cached_body, etag_of, max_age};
 use super::chart::marker_now;
 use super::page::{CheapestWindow, CurrentPrice, HomePanel, render_page};
+use super::page_cache::{PageKey, RenderedPage};
 use super::problem::{ApiError, respond};
 use super::query::parse_pairs;
 use super::state::ApiState;
@@ -21,7 +25,8 @@ use crate::pool::Interval;
 use crate::pool::days::{local_date, local_day};
 use crate::upstream::Home;
 
-/// `GET /`.
+/// `GET /`: the cached page when nothing it shows has changed (see
+/// `page_cache`), else rendered and kept.
 pub(crate) async fn dashboard(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -32,28 +37,57 @@ pub(crate) async fn dashboard(
         parse_pairs(uri.query(), &[])?;
         let mut homes = state.registry.homes();
         homes.sort_by(|a, b| a.info().id.cmp(&b.info().id));
-        let mut panels = Vec::with_capacity(homes.len());
-        let marker = marker_now(now);
-        let mut changes_at = marker + TimeDelta::seconds(300);
-        for home in homes {
-            let (panel, retry_at) = panel_of(&home, now, marker).await;
-            if let Some(retry_at) = retry_at {
-                changes_at = changes_at.min(retry_at);
+        let key = PageKey::of(&homes, now);
+        let page = match state.page_cache.get(&key, now) {
+            Some(page) => {
+                homes.iter().for_each(Home::record_reuse);
+                page
             }
-            panels.push(panel);
-        }
-        let body = Bytes::from(render_page(now, &panels).into_bytes());
-        let etag = etag_of(&body);
+            None => {
+                let (page, reusable) = render(&homes, now).await;
+                let page = Arc::new(page);
+                if reusable {
+                    state.page_cache.put(key, Arc::clone(&page));
+                }
+                page
+            }
+        };
         Ok::<Response, ApiError>(cached_body(
             &headers,
-            body,
-            &etag,
+            page.body.clone(),
+            &page.etag,
             HeaderValue::from_static("text/html; charset=utf-8"),
-            max_age(now, Some(changes_at)),
+            max_age(now, Some(page.changes_at)),
         ))
     }
     .await;
     respond(now, result)
+}
+
+/// The page over `homes` at `now`, and whether it may be reused: not when
+/// a home's prices could not be read. Such a page is rendered per request
+/// as before the page was cached (the negative cache and cooldowns keep
+/// that from reaching the upstream), so it shows each failure as it is.
+async fn render(homes: &[Home], now: DateTime<Utc>) -> (RenderedPage, bool) {
+    let mut panels = Vec::with_capacity(homes.len());
+    let marker = marker_now(now);
+    let mut changes_at = marker + TimeDelta::seconds(300);
+    for home in homes {
+        let (panel, retry_at) = panel_of(home, now, marker).await;
+        if let Some(retry_at) = retry_at {
+            changes_at = changes_at.min(retry_at);
+        }
+        panels.push(panel);
+    }
+    let reusable = panels.iter().all(|panel| panel.problem.is_none());
+    let body = Bytes::from(render_page(now, &panels).into_bytes());
+    let etag = etag_of(&body);
+    let page = RenderedPage {
+        body,
+        etag,
+        changes_at,
+    };
+    (page, reusable)
 }
 
 /// What the page shows of `home` at `now` (the now marker at `marker`),

@@ -17,6 +17,7 @@ pub(crate) mod homes;
 pub(crate) mod intervals;
 pub(crate) mod middleware;
 pub(crate) mod page;
+pub(crate) mod page_cache;
 pub(crate) mod probes;
 pub(crate) mod problem;
 pub(crate) mod query;

@@ -1,5 +1,5 @@
 //! What every handler shares: the registry, the clock, readiness, the
-//! metrics renderer, the API token and the render cache.
+//! metrics renderer, the API token, the render cache and the page cache.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::middleware::ApiToken;
+use super::page_cache::PageCache;
 use super::render_cache::RenderCache;
 use crate::clock::Clock;
 use crate::upstream::Registry;
@@ -34,4 +35,7 @@ pub(crate) struct ApiState {
     /// Rendered range bodies, reused while the pool is at the revision
     /// they were rendered from (see `render_cache`); bounded in bytes.
     pub(crate) render_cache: Arc<RenderCache>,
+    /// The dashboard page as last rendered, reused while nothing it shows
+    /// has changed (see `page_cache`).
+    pub(crate) page_cache: Arc<PageCache>,
 }

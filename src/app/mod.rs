@@ -369,6 +369,7 @@ fn api_state(
         render_cache: Arc::new(RenderCache::new(
             config.render_cache_mib.saturating_mul(1024 * 1024),
         )),
+        page_cache: Arc::default(),
     }
 }
 

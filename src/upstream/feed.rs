@@ -93,6 +93,12 @@ impl Feed {
         }
     }
 
+    /// The bidding zone of a market feed (`None` for a home's own feed):
+    /// whose publication clock the prefetch schedules by.
+    pub(crate) fn market(&self) -> Option<Market> {
+        self.inner.market
+    }
+
     /// Runs `f` on the pool under its lock. Keep `f` short.
     pub(crate) fn with_pool<R>(&self, f: impl FnOnce(&Pool) -> R) -> R {
         f(&self.lock_pool())

@@ -12,6 +12,7 @@ use super::answer::Answer;
 use super::coordinator::{SourceStatus, UpstreamStatus};
 use super::error::FetchError;
 use super::feed::{Feed, record_cache_hit};
+use super::market::Market;
 use crate::pool::{HomeInfo, Pool};
 use crate::tariff::Tariff;
 
@@ -38,6 +39,12 @@ impl Home {
     /// Whether the home is priced by its market (a declared market home).
     pub fn is_market(&self) -> bool {
         self.tariff.is_some()
+    }
+
+    /// The market a market home is priced by; `None` for a home its source
+    /// prices whole (Tibber, demo).
+    pub fn market(&self) -> Option<Market> {
+        self.feed.market()
     }
 
     /// The id of the feed the home reads (its own id, or its market's

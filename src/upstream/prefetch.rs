@@ -1,6 +1,8 @@
 //! Scheduled prefetch: each home's today and tomorrow fetched shortly after
-//! publication (13:00 local plus jitter) and retried until present, so the
-//! day's first client query is a hit. On start every home is prefetched at
+//! publication (13:00 on the publication clock plus jitter: the home's own
+//! for a Tibber or demo home, CET for a market home, whose auction
+//! publishes at 13:00 CET, 14:00 in Helsinki) and retried until present, so
+//! the day's first client query is a hit. On start every home is prefetched at
 //! once, which also fills the cache of a fresh instance.
 //!
 //! A deadline loop: sleep until the earliest home is due (or cancellation),
@@ -10,12 +12,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Days, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
-use super::calendar::{jitter_up_to, publication_time};
+use super::calendar::{jitter_up_to, publication_time, publication_zone};
 use super::error::IncompleteReason;
 use super::home::Home;
+use super::market::Market;
 use super::registry::Registry;
 use crate::pool::days::{local_date, local_midnight};
 
@@ -79,7 +83,7 @@ async fn prefetch_home(registry: &Registry, home: &Home) -> DateTime<Utc> {
                 } else {
                     tracing::info!(home = %info.id, n_intervals = answer.intervals.len(), "prefetched today and tomorrow");
                 }
-                publication_time(info.zone, config.publish_hour, tomorrow)
+                next_publication(info.zone, home.market(), config.publish_hour, tomorrow)
                     + jitter_up_to(config.publish_jitter)
             }
             // Not out yet: come back when it should be.
@@ -92,5 +96,53 @@ async fn prefetch_home(registry: &Registry, home: &Home) -> DateTime<Utc> {
             tracing::warn!(home = %info.id, kind = %error.kind, error = %error.message, "prefetch failed; will retry");
             error.retry_at.map_or(retry, |t| t.max(retry))
         }
+    }
+}
+
+/// When the day after `tomorrow` (the home's local date) is published:
+/// `publish_hour` on `tomorrow` on the publication clock of the home's feed
+/// ([`publication_zone`]: CET for a market, the home's zone otherwise).
+fn next_publication(
+    zone: Tz,
+    market: Option<Market>,
+    publish_hour: u32,
+    tomorrow: NaiveDate,
+) -> DateTime<Utc> {
+    publication_time(publication_zone(zone, market), publish_hour, tomorrow)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_finnish_market_home_is_prefetched_at_13_cet_which_is_14_in_helsinki() {
+        let helsinki = chrono_tz::Europe::Helsinki;
+        let tomorrow = NaiveDate::from_ymd_opt(2026, 1, 15).unwrap();
+        // 13:00 Berlin = 14:00 Helsinki = 12:00 UTC, not 13:00 Helsinki.
+        assert_eq!(
+            next_publication(helsinki, Some(Market::Fi), 13, tomorrow),
+            at("2026-01-15T12:00:00Z")
+        );
+        // Summer: 13:00 CEST = 11:00 UTC.
+        let july = NaiveDate::from_ymd_opt(2026, 7, 15).unwrap();
+        assert_eq!(
+            next_publication(helsinki, Some(Market::Fi), 13, july),
+            at("2026-07-15T11:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_tibber_home_in_helsinki_keeps_its_own_clock() {
+        let helsinki = chrono_tz::Europe::Helsinki;
+        let tomorrow = NaiveDate::from_ymd_opt(2026, 1, 15).unwrap();
+        assert_eq!(
+            next_publication(helsinki, None, 13, tomorrow),
+            at("2026-01-15T11:00:00Z")
+        );
     }
 }

@@ -14,6 +14,7 @@ mod caching;
 mod config_file;
 mod conn_limits;
 mod current;
+mod dashboard_cache;
 mod errors;
 mod intervals;
 mod market_homes;
