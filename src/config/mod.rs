@@ -242,6 +242,20 @@ pub struct Config {
     )]
     pub ha_discovery_prefix: String,
 
+    /// Redis (or Valkey) shared by the replicas of one pricepool:
+    /// `redis://[user:password@]host:port/db`; alone when absent.
+    #[arg(long, env = "PRICEPOOL_REDIS_URL", hide_env_values = true, value_parser = crate::replicas::RedisUrl::from_arg)]
+    pub redis_url: Option<crate::replicas::RedisUrl>,
+
+    /// Prefix of every key (and the events channel) pricepool keeps in Redis.
+    #[arg(long, env = "PRICEPOOL_REDIS_PREFIX", default_value = "pricepool:")]
+    pub redis_prefix: String,
+
+    /// Replicas expected to share the upstream budget; each fetches with
+    /// its share (the budget divided by this) when Redis is away.
+    #[arg(long, env = "PRICEPOOL_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub replicas: u32,
+
     /// Largest request head in bytes (request line and headers); larger
     /// ones are answered 431.
     #[arg(long, env = "PRICEPOOL_MAX_HEADER_BYTES", default_value_t = 32 * 1024, value_parser = clap::value_parser!(u32).range(8192..=1024 * 1024))]

@@ -18,6 +18,7 @@ use super::budget::{Budget, Priority};
 use super::config::UpstreamConfig;
 use super::error::{FetchError, UpstreamError, UpstreamErrorKind};
 use crate::clock::Clock;
+use crate::replicas::{Replicas, SharedCooldown};
 
 /// A wait during which no upstream call is made, and why: a feed's after
 /// its fetch failed, or a whole source's after a 429 or a refused token.
@@ -37,6 +38,23 @@ impl Cooldown {
                 kind: error.kind(),
                 message: error.to_string(),
                 retry_at: Some(now + chrono::Duration::from_std(wait).unwrap_or_default()),
+            },
+            until_instant: Instant::now() + wait,
+        }
+    }
+
+    /// The wait another replica shared, seen at `now` (the service clock).
+    fn shared(shared: &SharedCooldown, now: DateTime<Utc>) -> Cooldown {
+        let wait = (shared.until - now).to_std().unwrap_or_default();
+        Cooldown {
+            error: FetchError {
+                kind: if shared.auth {
+                    UpstreamErrorKind::Auth
+                } else {
+                    UpstreamErrorKind::RateLimited
+                },
+                message: shared.message.clone(),
+                retry_at: Some(shared.until),
             },
             until_instant: Instant::now() + wait,
         }
@@ -71,6 +89,9 @@ pub struct CallGate {
     cooldown: Mutex<Option<Cooldown>>,
     config: UpstreamConfig,
     clock: Clock,
+    /// With `--redis-url`: the replicas and this gate's source name, whose
+    /// shared cooldown (another replica's 429) holds this gate off too.
+    shared: Option<(Replicas, &'static str)>,
 }
 
 impl std::fmt::Debug for CallGate {
@@ -92,13 +113,35 @@ impl CallGate {
             cooldown: Mutex::new(None),
             config: config.clone(),
             clock,
+            shared: None,
         }
+    }
+
+    /// This gate, also held off by the cooldowns other replicas share for
+    /// `source` (read from the replicas' mirror: no round trip).
+    pub(crate) fn shared_with(mut self, replicas: Replicas, source: &'static str) -> CallGate {
+        self.shared = Some((replicas, source));
+        self
     }
 
     /// The cooldown in force now, if any.
     pub fn cooldown(&self) -> Option<Cooldown> {
-        let guard = self.cooldown.lock().unwrap_or_else(|e| e.into_inner());
-        guard.clone().filter(Cooldown::is_active)
+        let local = {
+            let guard = self.cooldown.lock().unwrap_or_else(|e| e.into_inner());
+            guard.clone().filter(Cooldown::is_active)
+        };
+        let Some((replicas, source)) = &self.shared else {
+            return local;
+        };
+        let now = self.clock.now();
+        let Some(shared) = replicas.cooldown_of(source, now) else {
+            return local;
+        };
+        let shared = Cooldown::shared(&shared, now);
+        match local {
+            Some(local) if local.until_instant >= shared.until_instant => Some(local),
+            _ => Some(shared),
+        }
     }
 
     /// The one policy of how long no call is made after `error`: the auth
