@@ -127,7 +127,6 @@ pub(super) fn build_registry(
         price_band: config.price_band,
         publish_hour: u32::from(config.publish_hour),
         publish_jitter: config.publish_jitter,
-        budget_calls: replica_budget(config),
         ..UpstreamConfig::default()
     };
     let hook_savers = savers.clone();
@@ -142,17 +141,6 @@ pub(super) fn build_registry(
     );
     add_market_homes(&registry, config)?;
     Ok(registry)
-}
-
-/// Each replica's call budget: with Redis, the source's budget divided by
-/// `--replicas`, so the replicas together stay within it whether or not
-/// Redis is there; alone, the whole budget.
-fn replica_budget(config: &Config) -> u32 {
-    let budget = UpstreamConfig::default().budget_calls;
-    if config.redis_url.is_none() {
-        return budget;
-    }
-    (budget / config.replicas.max(1)).max(1)
 }
 
 /// Adds every declared market home, each provider's source built once

@@ -66,6 +66,11 @@ impl Keys {
         format!("{}{{source:{source}}}:cooldown", self.prefix)
     }
 
+    /// One of a source's call budget limits (`all`, `history`, `history:<feed>`).
+    pub fn budget(&self, source: &str, limit: &str) -> String {
+        format!("{}{{source:{source}}}:budget:{limit}", self.prefix)
+    }
+
     /// The pub/sub channel of events between replicas.
     pub fn channel(&self) -> String {
         format!("{}events", self.prefix)

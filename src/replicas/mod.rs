@@ -1,10 +1,11 @@
 //! Replicas that act as one pricepool through Redis (DESIGN.md, "More than
 //! one machine: Redis"): feed snapshots and their revisions (`snapshots`),
 //! a lock per planned call so single-flight spans replicas (`lock`), source
-//! cooldowns (`cooldowns`) and the negative cache (`negatives`) shared by
-//! every replica, change and release events over pub/sub (`notify`), the
-//! connection and its lost/back edges (`link`), key names with a hash tag
-//! per feed so the same code runs on a cluster (`keys`).
+//! cooldowns (`cooldowns`), the call budget (`limiter`) and the negative
+//! cache (`negatives`) shared by every replica, change and release events
+//! over pub/sub (`notify`), the connection and its lost/back edges
+//! (`link`), key names with a hash tag per feed so the same code runs on a
+//! cluster (`keys`).
 //!
 //! Chosen once at start-up by `--redis-url`; without it nothing here runs.
 //! A hit never touches Redis: only misses, fetches and the link's probe do.
@@ -14,6 +15,7 @@
 
 mod cooldowns;
 mod keys;
+mod limiter;
 mod link;
 mod lock;
 mod negatives;
@@ -22,6 +24,7 @@ mod snapshots;
 
 pub use cooldowns::SharedCooldown;
 pub use keys::Keys;
+pub use limiter::Limit;
 pub use lock::FlightLock;
 pub use negatives::SharedNegative;
 pub use snapshots::Pulled;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rand::RngExt;
 use tokio::time::Instant;
 
-use super::budget::{Budget, Priority};
+use super::budget::{Budget, Priority, shared_limits};
 use super::config::UpstreamConfig;
 use super::error::{FetchError, UpstreamError, UpstreamErrorKind};
 use crate::clock::Clock;
@@ -119,7 +119,15 @@ impl CallGate {
 
     /// This gate, also held off by the cooldowns other replicas share for
     /// `source` (read from the replicas' mirror: no round trip).
+    /// Its budget is then the one shared in Redis, and while Redis is away
+    /// a local one of this replica's share (the budget divided by
+    /// `--replicas`), so the replicas together stay within it either way.
     pub(crate) fn shared_with(mut self, replicas: Replicas, source: &'static str) -> CallGate {
+        if self.budget.is_some() {
+            let mut share = self.config.clone();
+            share.budget_calls = (share.budget_calls / replicas.n_replicas()).max(1);
+            self.budget = Some(Budget::new(&share));
+        }
         self.shared = Some((replicas, source));
         self
     }
@@ -175,18 +183,29 @@ impl CallGate {
         }
     }
 
-    /// Takes one call from the budget for `priority`, or says when the next is available.
-    fn take_budget(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
+    /// Takes one call from the budget for `priority` (the shared one while
+    /// Redis answers), or says when the next is available.
+    async fn take_budget(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
         let Some(budget) = &self.budget else {
             return Ok(());
         };
-        budget.take(priority).map_err(|wait| {
-            metrics::counter!("pricepool_upstream_calls_total", "outcome" => "budget_exhausted")
+        let shared = match &self.shared {
+            Some((replicas, source)) => replicas
+                .take_budget(source, &shared_limits(&self.config, priority))
+                .await
+                .ok(),
+            None => None,
+        };
+        shared
+            .unwrap_or_else(|| budget.take(priority))
+            .map_err(|wait| {
+                metrics::counter!("pricepool_upstream_calls_total", "outcome" => "budget_exhausted")
                 .increment(1);
-            UpstreamError::BudgetExhausted {
-                retry_at: self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default(),
-            }
-        })
+                UpstreamError::BudgetExhausted {
+                    retry_at: self.clock.now()
+                        + chrono::Duration::from_std(wait).unwrap_or_default(),
+                }
+            })
     }
 
     /// Runs `attempt` (one HTTP call) until it succeeds, fails in a way not
@@ -207,17 +226,21 @@ impl CallGate {
             .with_min_delay(self.config.backoff_floor)
             .with_max_delay(self.config.backoff_max)
             .with_max_times(self.config.max_attempts.saturating_sub(1));
-        let mut attempt = attempt;
+        // A std Mutex so each retry can make its attempt after the async
+        // budget check; locked only to build the future, never across `.await`.
+        let attempt = Mutex::new(attempt);
+        let attempt = &attempt;
         let mut attempt_no = 0usize;
         let gated = || {
             attempt_no += 1;
-            let fut = self.before_attempt(priority).map(|()| attempt());
             let attempt_no = attempt_no;
             async move {
-                let result = match fut {
-                    Ok(fut) => fut.await,
-                    Err(e) => return Err(e),
+                self.before_attempt(priority).await?;
+                let fut = {
+                    let mut make = attempt.lock().unwrap_or_else(|e| e.into_inner());
+                    (*make)()
                 };
+                let result = fut.await;
                 let outcome = match &result {
                     Ok(_) => "ok",
                     Err(e) => e.kind().as_str(),
@@ -260,7 +283,7 @@ impl CallGate {
     }
 
     /// Refuses an attempt during a cooldown or when the budget is spent.
-    fn before_attempt(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
+    async fn before_attempt(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
         if let Some(cooldown) = self.cooldown() {
             let until = cooldown.until().unwrap_or_else(|| self.clock.now());
             return Err(match cooldown.error.kind {
@@ -277,7 +300,7 @@ impl CallGate {
                 },
             });
         }
-        self.take_budget(priority)
+        self.take_budget(priority).await
     }
 
     /// A 429 or a refused token holds off every call of this gate, not

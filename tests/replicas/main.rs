@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod limiter;
 mod lock_model;
 mod outage;
 mod sharing;
