@@ -233,3 +233,32 @@ impl Replicas {
         format!("{}:{n}", self.shared.owner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_and_its_password_never_show() {
+        let url = RedisUrl::from_arg("redis://:hunter2@cache:6379/0").unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+        let replicas = Replicas::new(&url, "pricepool:", 3).unwrap();
+        let shown = format!("{replicas:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("cache"),
+            "{shown}"
+        );
+        let bad = RedisUrl::from_arg("http://:hunter2@cache").unwrap();
+        let error = Replicas::new(&bad, "pricepool:", 1).unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn a_prefix_with_a_brace_is_refused() {
+        let url = RedisUrl::from_arg("redis://127.0.0.1:6379").unwrap();
+        assert_eq!(
+            Replicas::new(&url, "pp{x}:", 1).unwrap_err(),
+            ReplicasError::BadPrefix
+        );
+    }
+}

@@ -10,4 +10,5 @@ mod limiter;
 mod lock_model;
 mod outage;
 mod sharing;
+mod startup;
 mod takeover;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 
 use pricepool::testkit::{Fault, RedisServer};
 
-use crate::helpers::{Replica, Upstream, three};
+use crate::helpers::{Replica, Upstream, redis_commands, three};
 
 const DAY: &str = "2025-10-20";
 
