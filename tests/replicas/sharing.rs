@@ -49,6 +49,17 @@ fn sixty_cold_requests_over_three_replicas_cost_one_upstream_call_and_a_restart_
         1,
         "a repeat on every replica costs nothing"
     );
+    // Ranges inside the day, each new to the render cache: the pool answers.
+    let before = redis_commands(&redis);
+    for hour in 0..21 {
+        let path = format!(
+            "/v1/homes/demo/intervals?start={DAY}T{hour:02}:00:00Z&end={DAY}T{:02}:00:00Z",
+            hour + 2
+        );
+        let answer = replicas[hour % 3].process.get(&path).unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    assert_eq!(redis_commands(&redis), before, "a hit never touches Redis");
 
     // Every replica restarts, with an empty data directory: Redis has the day.
     let replicas = Arc::into_inner(replicas).unwrap();
