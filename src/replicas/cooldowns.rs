@@ -1,8 +1,10 @@
-//! Source cooldowns shared by every replica: a 429 or a refused token seen
-//! by one holds off all. Written with the remaining wait as the key's
+//! Cooldowns shared by every replica. A source's: a 429 or a refused token
+//! seen by one holds off all; written with the remaining wait as the key's
 //! expiry (never shortened), announced over pub/sub and mirrored in RAM,
 //! so a gate asks its mirror, not Redis; a replica about to fetch reads
-//! the keys too, in case it missed the announcement.
+//! the keys too, in case it missed the announcement. A feed's: after a
+//! failed fetch, the replicas waiting for that call do not each try again
+//! before the failing one's cooldown ends (read on the claim path only).
 
 use std::sync::LazyLock;
 
@@ -24,15 +26,15 @@ static SET_LONGER: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// A source's cooldown as the replicas share it.
+/// A cooldown as the replicas share it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SharedCooldown {
-    /// The source (`tibber`, …).
+    /// The source (`tibber`, …) or, for a feed's, the feed.
     pub source: String,
-    /// No call to it before this instant.
+    /// No call before this instant.
     pub until: DateTime<Utc>,
-    /// Whether a refused token started it (else rate limiting did).
-    pub auth: bool,
+    /// The failure's kind, as the API spells it (`rate_limited`, `auth`, …).
+    pub kind: String,
     /// The failure's description.
     pub message: String,
 }
@@ -45,23 +47,67 @@ impl Replicas {
         cooldown: SharedCooldown,
         now: DateTime<Utc>,
     ) -> Result<(), SharedError> {
+        self.mirror_cooldown(cooldown.clone());
+        let key = self.keys().cooldown(&cooldown.source);
+        if self.set_longer(&key, &cooldown, now).await? {
+            self.publish(&Event::Cooldown(cooldown)).await?;
+        }
+        Ok(())
+    }
+
+    /// Holds every replica off fetching for `feed` until `cooldown.until`.
+    pub async fn share_feed_failure(
+        &self,
+        feed: &str,
+        cooldown: &SharedCooldown,
+        now: DateTime<Utc>,
+    ) -> Result<(), SharedError> {
+        self.set_longer(&self.keys().failure(feed), cooldown, now)
+            .await
+            .map(|_| ())
+    }
+
+    /// The failure cooldown another replica shared for `feed`, if it lasts past `now`.
+    pub async fn feed_failure(
+        &self,
+        feed: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SharedCooldown>, SharedError> {
+        let mut connection = self.connection()?;
+        let value: Option<String> = self.observe(
+            redis::cmd("GET")
+                .arg(self.keys().failure(feed))
+                .query_async(&mut connection)
+                .await,
+        )?;
+        Ok(value
+            .and_then(|v| serde_json::from_str::<SharedCooldown>(&v).ok())
+            .filter(|cooldown| cooldown.until > now))
+    }
+
+    /// Writes `cooldown` under `key` unless a longer one is there; whether it did.
+    async fn set_longer(
+        &self,
+        key: &str,
+        cooldown: &SharedCooldown,
+        now: DateTime<Utc>,
+    ) -> Result<bool, SharedError> {
         let wait_ms = (cooldown.until - now).num_milliseconds();
         if wait_ms <= 0 {
-            return Ok(());
+            return Ok(false);
         }
         let mut connection = self.connection()?;
         let value =
-            serde_json::to_string(&cooldown).map_err(|e| SharedError::Unexpected(e.to_string()))?;
-        self.mirror_cooldown(cooldown.clone());
-        let _: i64 = self.observe(
+            serde_json::to_string(cooldown).map_err(|e| SharedError::Unexpected(e.to_string()))?;
+        let set: i64 = self.observe(
             SET_LONGER
-                .key(self.keys().cooldown(&cooldown.source))
+                .key(key)
                 .arg(value)
                 .arg(wait_ms)
                 .invoke_async(&mut connection)
                 .await,
         )?;
-        self.publish(&Event::Cooldown(cooldown)).await
+        Ok(set == 1)
     }
 
     /// Reads the shared cooldowns of `sources` into the mirror.

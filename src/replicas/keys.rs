@@ -43,6 +43,11 @@ impl Keys {
         self.feed(feed, "negatives")
     }
 
+    /// A feed's cooldown after a failed fetch.
+    pub fn failure(&self, feed: &str) -> String {
+        self.feed(feed, "failure")
+    }
+
     /// The lock of one planned call `[start, end)` of a feed.
     pub fn lock(&self, feed: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
         self.feed(

@@ -302,6 +302,10 @@ impl Feed {
                 self.lock_coordinator().succeeded(id, finished, Vec::new());
                 return Ok(intervals);
             }
+            Claim::HeldOff(cooldown) => {
+                let finished = context.clock.now();
+                return Err(self.lock_coordinator().failed(id, finished, cooldown));
+            }
             Claim::Fetch { lock, deadline } => (lock, deadline),
         };
         let now = context.clock.now();
@@ -342,7 +346,7 @@ impl Feed {
             }),
             Err(failure) => Err(failure),
         };
-        let (outcome, negatives) = {
+        let (outcome, negatives, failure) = {
             let mut coordinator = self.lock_coordinator();
             coordinator.record_attempts(&fetched.attempts, finished);
             match result {
@@ -350,16 +354,17 @@ impl Feed {
                     tracing::info!(parent: &span, n_intervals = intervals.len(), "fetched");
                     let negatives = self.negatives_of(&intervals, start, end, now);
                     coordinator.succeeded(id, finished, negatives.clone());
-                    (Ok(intervals), negatives)
+                    (Ok(intervals), negatives, None)
                 }
                 Err((error, cooldown)) => {
                     let retry_at = cooldown.until();
                     tracing::warn!(parent: &span, kind = %error.kind(), error = %error, ?retry_at, "fetch failed; serving cache until retry");
-                    (Err(coordinator.failed(id, finished, cooldown)), Vec::new())
+                    let error = coordinator.failed(id, finished, cooldown.clone());
+                    (Err(error), Vec::new(), Some(cooldown))
                 }
             }
         };
-        self.share_outcome(lock, outcome.is_ok(), &negatives, &fetched.attempts)
+        self.share_outcome(lock, failure.as_ref(), &negatives, &fetched.attempts)
             .await;
         outcome
     }

@@ -44,15 +44,11 @@ impl Cooldown {
     }
 
     /// The wait another replica shared, seen at `now` (the service clock).
-    fn shared(shared: &SharedCooldown, now: DateTime<Utc>) -> Cooldown {
+    pub(crate) fn shared(shared: &SharedCooldown, now: DateTime<Utc>) -> Cooldown {
         let wait = (shared.until - now).to_std().unwrap_or_default();
         Cooldown {
             error: FetchError {
-                kind: if shared.auth {
-                    UpstreamErrorKind::Auth
-                } else {
-                    UpstreamErrorKind::RateLimited
-                },
+                kind: UpstreamErrorKind::from_wire(&shared.kind),
                 message: shared.message.clone(),
                 retry_at: Some(shared.until),
             },

@@ -140,3 +140,28 @@ fn a_corrupt_shared_snapshot_is_moved_aside_and_the_feed_refetched() {
     let decoded = pricepool::store::format::decode(&snapshot).unwrap();
     assert_eq!(decoded.home.id, "demo");
 }
+
+#[test]
+fn a_fetch_that_failed_on_one_replica_is_not_tried_again_by_the_waiting_others() {
+    let redis = RedisServer::start();
+    let upstream = Upstream::start();
+    let replicas = Arc::new(three(&redis, &upstream, &[]));
+    upstream.set_fault(Some(Fault::ServerError));
+    let barrier = Arc::new(Barrier::new(30));
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..30)
+            .map(|n| {
+                let (replicas, barrier) = (Arc::clone(&replicas), Arc::clone(&barrier));
+                scope.spawn(move || {
+                    barrier.wait();
+                    replicas[n % 3].day(DAY).0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s >= 500), "{statuses:?}");
+    // One fetch with its retries (4 attempts at most), not one per replica.
+    let calls = upstream.price_calls();
+    assert!((1..=4).contains(&calls), "{calls} calls");
+}

@@ -10,8 +10,10 @@
 //!   fetches, writes the union of what it had and what it fetched (a
 //!   compare-and-set on the revision: read, merge and write again when
 //!   another replica wrote first), adds what the upstream lacked, shares a
-//!   429's cooldown, and releases. Without it, the feed waits for a release
-//!   event (or polls) and reads again; past the lock's expiry it takes over.
+//!   429's cooldown (or, when the fetch failed, the feed's cooldown, so the
+//!   waiting replicas do not each try again), and releases. Without it, the
+//!   feed waits for a release event (or polls) and reads again; past the
+//!   lock's expiry it takes over.
 //! - Redis unreachable: the flight fetches alone.
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use crate::store::format::DecodedSnapshot;
 use crate::upstream::coordinator::NegativeEntry;
 use crate::upstream::error::{IncompleteReason, UpstreamErrorKind};
 use crate::upstream::failover::Attempt;
+use crate::upstream::gate::Cooldown;
 use crate::upstream::plan::collect_range;
 
 /// How often a lock waiter looks again when no event woke it.
@@ -46,6 +49,8 @@ pub(crate) fn lock_ttl(fetch_deadline: Duration) -> Duration {
 pub(super) enum Claim {
     /// Another replica brought it: these are the call's intervals.
     Filled(Arc<Vec<Interval>>),
+    /// Another replica's fetch of it failed: no call before this cooldown ends.
+    HeldOff(Cooldown),
     /// Fetch it by `deadline`, holding `lock` (none when alone).
     Fetch {
         lock: Option<FlightLock>,
@@ -194,6 +199,10 @@ impl Feed {
                     let _ = replicas.release(lock).await;
                     return Claim::Filled(intervals);
                 }
+                if let Some(cooldown) = self.shared_failure(replicas).await {
+                    let _ = replicas.release(lock).await;
+                    return Claim::HeldOff(cooldown);
+                }
                 return Claim::Fetch {
                     lock: Some(lock),
                     deadline,
@@ -215,7 +224,20 @@ impl Feed {
             if let Some(intervals) = self.covered(call) {
                 return Claim::Filled(intervals);
             }
+            if let Some(cooldown) = self.shared_failure(replicas).await {
+                return Claim::HeldOff(cooldown);
+            }
         }
+    }
+
+    /// The cooldown after another replica's failed fetch of this feed, if running.
+    async fn shared_failure(&self, replicas: &Replicas) -> Option<Cooldown> {
+        let now = self.inner.context.clock.now();
+        let shared = replicas
+            .feed_failure(&self.inner.info.id, now)
+            .await
+            .ok()??;
+        Some(Cooldown::shared(&shared, now))
     }
 
     /// The call's intervals if the pool holds `[start, end)` but for what
@@ -233,22 +255,31 @@ impl Feed {
         coordinator.explains(gaps, now).then(|| Arc::new(intervals))
     }
 
-    /// After a flight: writes what it brought, shares a source's cooldown
-    /// after a 429 or a refused token, and releases the call's lock.
+    /// After a flight: writes what it brought (or the feed's cooldown when
+    /// it failed: `failure`), shares a source's cooldown after a 429 or a
+    /// refused token, and releases the call's lock.
     pub(super) async fn share_outcome(
         &self,
         lock: Option<FlightLock>,
-        fetched: bool,
+        failure: Option<&Cooldown>,
         negatives: &[NegativeEntry],
         attempts: &[Attempt],
     ) {
         let Some(replicas) = self.replicas() else {
             return;
         };
-        if fetched {
-            self.push_shared(negatives).await;
-        }
         let now = self.inner.context.clock.now();
+        match failure {
+            None => self.push_shared(negatives).await,
+            Some(cooldown) if cooldown.holds_off_feed() => {
+                if let Some(shared) = shared_cooldown(&self.inner.info.id, cooldown) {
+                    let _ = replicas
+                        .share_feed_failure(&self.inner.info.id, &shared, now)
+                        .await;
+                }
+            }
+            Some(_) => {}
+        }
         for attempt in attempts {
             let Some(cooldown) = &attempt.failure else {
                 continue;
@@ -264,7 +295,7 @@ impl Feed {
                 let shared = SharedCooldown {
                     source: attempt.source.to_string(),
                     until,
-                    auth: kind == UpstreamErrorKind::Auth,
+                    kind: kind.as_str().to_string(),
                     message: cooldown.error.message.clone(),
                 };
                 let _ = replicas.share_cooldown(shared, now).await;
@@ -274,6 +305,16 @@ impl Feed {
             let _ = replicas.release(lock).await;
         }
     }
+}
+
+/// `cooldown` as the replicas share it, for `source` (a source or a feed).
+fn shared_cooldown(source: &str, cooldown: &Cooldown) -> Option<SharedCooldown> {
+    Some(SharedCooldown {
+        source: source.to_string(),
+        until: cooldown.until()?,
+        kind: cooldown.error.kind.as_str().to_string(),
+        message: cooldown.error.message.clone(),
+    })
 }
 
 fn negative_entry(shared: SharedNegative) -> NegativeEntry {
