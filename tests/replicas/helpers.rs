@@ -42,6 +42,12 @@ impl Upstream {
             .count()
     }
 
+    /// Sets the fake's clock, which decides what it has published.
+    pub fn set_now(&self, now: &str) {
+        let _guard = self.runtime.enter();
+        self.tibber.set_now(now.parse().unwrap());
+    }
+
     pub fn push_fault(&self, fault: Fault) {
         let _guard = self.runtime.enter();
         self.tibber.push_fault(fault);

@@ -165,3 +165,25 @@ fn a_fetch_that_failed_on_one_replica_is_not_tried_again_by_the_waiting_others()
     let calls = upstream.price_calls();
     assert!((1..=4).contains(&calls), "{calls} calls");
 }
+
+#[test]
+fn what_the_upstream_lacked_on_one_replica_is_not_asked_for_by_the_others() {
+    let redis = RedisServer::start();
+    let upstream = Upstream::start();
+    // The service's clock is past 13:00 and its jitter; the upstream is
+    // late and has not published tomorrow yet.
+    upstream.set_now("2025-10-20T09:00:00Z");
+    let replicas = three(&redis, &upstream, &["--now", "2025-10-20T12:30:00Z"]);
+    let (status, body) = replicas[0].day("2025-10-21");
+    assert_ne!(body["complete"], true, "{status} {body}");
+    assert_eq!(upstream.price_calls(), 1);
+    for replica in &replicas[1..] {
+        let (_, body) = replica.day("2025-10-21");
+        assert_ne!(body["complete"], true, "{body}");
+    }
+    assert_eq!(
+        upstream.price_calls(),
+        1,
+        "the shared negative cache answers the others"
+    );
+}
