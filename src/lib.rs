@@ -23,6 +23,8 @@
 //! - [`app`]: `Application::build` wires everything; graceful shutdown.
 //! - [`serve`]: the accept loop; connection timeouts, cap and shutdown.
 //! - [`healthcheck`]: `pricepool healthcheck` for container probes.
+//! - [`replicas`]: replicas sharing feeds, locks, cooldowns and the
+//!   negative cache through Redis (`--redis-url`).
 //! - [`config`]: flags with `PRICEPOOL_*` environment fallbacks.
 //! - [`telemetry`]: the tracing subscriber and the Prometheus recorder.
 //! - `testkit` (cargo feature `testkit`, on for tests and benches): the
@@ -35,6 +37,7 @@ pub mod config;
 pub mod healthcheck;
 pub mod mqtt;
 pub mod pool;
+pub mod replicas;
 pub(crate) mod serve;
 pub mod shutdown;
 pub mod store;

@@ -191,6 +191,10 @@ pub(crate) struct ReadyBody {
     pub(crate) ready: bool,
     /// Every known home, by id.
     pub(crate) homes: Vec<ReadyHome>,
+    /// With `--redis-url`: `up` or `down` (readiness does not depend on it:
+    /// without Redis a replica serves alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) redis: Option<&'static str>,
 }
 
 /// One window of `/cheapest`.

@@ -21,7 +21,8 @@ pub(crate) async fn healthz() -> Response {
 }
 
 /// `GET /readyz`: 200 once snapshots are loaded and the homes are known,
-/// with each home's upstream status; 503 before.
+/// with each home's upstream status and, with `--redis-url`, Redis' state;
+/// 503 before.
 pub(crate) async fn readyz(State(state): State<ApiState>) -> Response {
     let ready = state.ready.load(Ordering::Acquire);
     let mut homes: Vec<ReadyHome> = state
@@ -40,7 +41,18 @@ pub(crate) async fn readyz(State(state): State<ApiState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    uncached_json(status, &ReadyBody { ready, homes })
+    let redis = state
+        .registry
+        .replicas()
+        .map(|replicas| if replicas.is_up() { "up" } else { "down" });
+    uncached_json(
+        status,
+        &ReadyBody {
+            ready,
+            homes,
+            redis,
+        },
+    )
 }
 
 /// `GET /readyz` while the service starts: 503 with no homes yet.
@@ -50,6 +62,7 @@ pub(crate) async fn not_ready_yet() -> Response {
         &ReadyBody {
             ready: false,
             homes: Vec::new(),
+            redis: None,
         },
     )
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::{Config, HomeDecl};
 use crate::pool::{HomeInfo, PoolConfig};
+use crate::replicas::Replicas;
 use crate::shutdown::Shutdown;
 use crate::store::{LoadReport, SaveStatus, Saver, SaverConfig, SnapshotSource, Store};
 use crate::upstream::{
@@ -116,7 +117,7 @@ fn discovering_source(config: &Config) -> Result<Option<Source>, StartupError> {
 pub(super) fn build_registry(
     config: &Config,
     pool_config: PoolConfig,
-    clock: Clock,
+    (clock, replicas): (Clock, Option<Replicas>),
     savers: &Savers,
     shutdown: &Shutdown,
 ) -> Result<Registry, StartupError> {
@@ -129,13 +130,14 @@ pub(super) fn build_registry(
         ..UpstreamConfig::default()
     };
     let hook_savers = savers.clone();
-    let registry = Registry::with_discovering(
+    let registry = Registry::sharing(
         discovering_source(config)?,
         upstream_config,
         pool_config,
         clock,
         Arc::new(move |feed_id: &str| hook_savers.mark_dirty(feed_id)),
         shutdown.fetches().clone(),
+        replicas,
     );
     add_market_homes(&registry, config)?;
     Ok(registry)

@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::mqtt::MqttSettings;
 use crate::pool::PoolConfig;
+use crate::replicas::Replicas;
 use crate::serve::{ConnectionLimits, StartupServer, raise_open_files_limit, serve};
 use crate::shutdown::{Shutdown, StopSignals};
 use crate::store::{LoadReport, Saver, SaverConfig, Store, StoreError};
@@ -38,6 +39,10 @@ use homes::{Savers, build_registry, restore};
 /// anyway (homes from snapshots are served meanwhile; discovery goes on in
 /// the background).
 const FIRST_DISCOVERY_WAIT: Duration = Duration::from_secs(5);
+
+/// How long `build` waits for the first connection to Redis before serving
+/// alone (the link keeps trying; sharing starts when it connects).
+const FIRST_REDIS_WAIT: Duration = Duration::from_secs(3);
 
 /// Pause between discovery attempts while the upstream is unreachable at start.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(10);
@@ -60,6 +65,9 @@ pub enum StartupError {
     /// The MQTT flags cannot be used (the message never quotes the URL).
     #[error("{0}")]
     Mqtt(#[from] crate::mqtt::MqttError),
+    /// The Redis flags cannot be used (the message never quotes the URL).
+    #[error("{0}")]
+    Replicas(#[from] crate::replicas::ReplicasError),
     /// The listen address cannot be bound (in use, not ours, no permission).
     #[error("cannot listen on {address}: {source}{hint}")]
     Bind {
@@ -94,6 +102,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         config.validate()?;
         let mqtt = mqtt_settings(&config)?;
+        let replicas = replicas_of(&config)?;
         // Bind first: a port in use fails the start before anything is spawned.
         let connection_limits = ConnectionLimits::new(
             config.header_read_timeout,
@@ -116,7 +125,14 @@ impl Application {
         // The savers exist before their workers: the registry's change hook
         // holds them, and the workers read snapshots through the registry.
         let savers = Savers::new(&config);
-        let registry = build_registry(&config, pool_config, clock.clone(), &savers, &shutdown)?;
+        connect_replicas(replicas.as_ref(), &shutdown).await;
+        let registry = build_registry(
+            &config,
+            pool_config,
+            (clock.clone(), replicas),
+            &savers,
+            &shutdown,
+        )?;
         let n_restored = restore(&registry, &savers, homes_report, markets_report);
         savers.spawn_workers(
             (store, markets_store),
@@ -129,6 +145,7 @@ impl Application {
         } else {
             Arc::new(AtomicBool::new(true))
         };
+        registry.spawn_resync(shutdown.worker_token(), shutdown.background());
         registry.spawn_prefetch(shutdown.fetching_token(), shutdown.background());
         if let Some(mqtt) = mqtt {
             crate::mqtt::spawn(mqtt, registry.clone(), clock.clone(), &shutdown);
@@ -244,6 +261,30 @@ fn mqtt_settings(config: &Config) -> Result<Option<MqttSettings>, StartupError> 
     };
     let settings = MqttSettings::new(url, &config.mqtt_prefix, &config.ha_discovery_prefix)?;
     Ok(Some(settings))
+}
+
+/// The replicas' handle when `--redis-url` is given.
+fn replicas_of(config: &Config) -> Result<Option<Replicas>, StartupError> {
+    let Some(url) = &config.redis_url else {
+        return Ok(None);
+    };
+    Ok(Some(Replicas::new(
+        url,
+        &config.redis_prefix,
+        config.replicas,
+    )?))
+}
+
+/// Starts the link to Redis and waits a moment for it, so a replica next
+/// to a running Redis shares from its first request.
+async fn connect_replicas(replicas: Option<&Replicas>, shutdown: &Shutdown) {
+    let Some(replicas) = replicas else {
+        return;
+    };
+    replicas.spawn(shutdown.worker_token(), shutdown.background());
+    if !replicas.wait_connected(FIRST_REDIS_WAIT).await {
+        tracing::warn!("Redis is not reachable yet; serving alone until it is");
+    }
 }
 
 /// Binds `--listen` and answers probes on it while the service is built.

@@ -6,7 +6,10 @@
 //! may spend at most half, so one home's history cannot starve another's.
 //!
 //! Each limit is a token bucket (GCRA, the `governor` crate) that lets no
-//! more than its calls through in any window of the period.
+//! more than its calls through in any window of the period. Replicas
+//! sharing Redis check the same limits there (`shared_limits`, evaluated
+//! by `replicas::limiter`); while Redis is away each falls back to a local
+//! budget of its share (the budget divided by `--replicas`).
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 
 use super::config::UpstreamConfig;
+use crate::replicas::Limit;
 
 /// Whom an upstream call serves, for the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +57,37 @@ pub(crate) struct Budget {
     history_per_feed: DefaultKeyedRateLimiter<String>,
 }
 
+/// The budget's calls per period, and the history share's.
+fn calls_of(config: &UpstreamConfig) -> (u32, u32) {
+    let calls = config.budget_calls.max(1);
+    let history_calls =
+        ((f64::from(calls) * config.history_share.clamp(0.0, 1.0)).floor() as u32).max(1);
+    (calls, history_calls)
+}
+
+/// The limits a call for `priority` spends from when the replicas share
+/// the budget through Redis: the same limits as [`Budget`]'s, checked
+/// together (a refused call spends from none).
+pub(crate) fn shared_limits(config: &UpstreamConfig, priority: Priority<'_>) -> Vec<Limit> {
+    let (calls, history_calls) = calls_of(config);
+    let limit = |name: String, calls: u32| Limit {
+        name,
+        calls,
+        period: config.budget_period,
+    };
+    let mut limits = vec![limit("all".to_string(), calls)];
+    if let Priority::History { feed } = priority {
+        limits.push(limit("history".to_string(), history_calls));
+        limits.push(limit(format!("history:{feed}"), history_calls.div_ceil(2)));
+    }
+    limits
+}
+
 impl Budget {
     /// The budget of `config`: `budget_calls` per `budget_period`, of which
     /// history may spend `history_share`.
     pub(crate) fn new(config: &UpstreamConfig) -> Budget {
-        let calls = config.budget_calls.max(1);
-        let history_calls =
-            ((f64::from(calls) * config.history_share.clamp(0.0, 1.0)).floor() as u32).max(1);
+        let (calls, history_calls) = calls_of(config);
         Budget {
             all: RateLimiter::direct(budget_quota(calls, config.budget_period)),
             history: RateLimiter::direct(budget_quota(history_calls, config.budget_period)),

@@ -195,6 +195,31 @@ impl Coordinator {
         out
     }
 
+    /// Adds entries another replica found (the shared negative cache),
+    /// skipping those already known.
+    pub(crate) fn shared_negatives(&mut self, entries: Vec<NegativeEntry>) {
+        for entry in entries {
+            let known = self.negative.iter().any(|held| {
+                held.start == entry.start
+                    && held.end == entry.end
+                    && held.retry_at >= entry.retry_at
+            });
+            if !known {
+                self.negative.push(entry);
+            }
+        }
+    }
+
+    /// Whether the negative cache explains every one of `gaps` at `now`
+    /// (the upstream lacks them; nothing to fetch).
+    pub(crate) fn explains(&self, gaps: Vec<Gap>, now: DateTime<Utc>) -> bool {
+        let mut pieces = gaps;
+        for entry in self.negative.iter().filter(|entry| entry.retry_at > now) {
+            pieces = subtract(pieces, entry.start, entry.end, |_| {});
+        }
+        pieces.is_empty()
+    }
+
     /// Registers a flight for each call; requests arriving meanwhile wait for them.
     pub(crate) fn begin(&mut self, calls: Vec<Call>) -> Vec<NewFlight> {
         calls

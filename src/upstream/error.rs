@@ -47,6 +47,26 @@ impl UpstreamErrorKind {
         }
     }
 
+    /// The kind spelled `wire` (see [`UpstreamErrorKind::as_str`]), as
+    /// another replica shared it; a word this build does not know reads
+    /// as a transient failure.
+    pub fn from_wire(wire: &str) -> UpstreamErrorKind {
+        [
+            UpstreamErrorKind::Auth,
+            UpstreamErrorKind::RateLimited,
+            UpstreamErrorKind::BudgetExhausted,
+            UpstreamErrorKind::Transient,
+            UpstreamErrorKind::Timeout,
+            UpstreamErrorKind::EmptyData,
+            UpstreamErrorKind::Malformed,
+            UpstreamErrorKind::HomeNotFound,
+            UpstreamErrorKind::NoSubscription,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == wire)
+        .unwrap_or(UpstreamErrorKind::Transient)
+    }
+
     /// Whether trying the same call again soon may succeed.
     pub const fn is_retryable(self) -> bool {
         matches!(

@@ -9,7 +9,12 @@
 //! client that goes away cancels nothing. Fetched intervals are added to
 //! the pool as one fetch group and merged into the answer directly, so GC
 //! evicting them while answering loses nothing. When the upstream fails,
-//! what is cached is served, marked incomplete.
+//! what is cached is served, marked incomplete. With `--redis-url` a miss
+//! reads the feed's shared state first and a flight takes the call's lock
+//! across replicas (`sharing`).
+
+mod lacking;
+mod sharing;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,8 +26,8 @@ use super::answer::{Answer, Gathered};
 use super::calendar;
 use super::config::UpstreamConfig;
 use super::coordinator::{
-    Coordinator, FlightResult, FlightWait, NegativeEntry, NewFlight, SourceStatus, Triage,
-    UpstreamStatus, lost_flight,
+    Coordinator, FlightResult, FlightWait, NewFlight, SourceStatus, Triage, UpstreamStatus,
+    lost_flight,
 };
 use super::error::{FetchError, IncompleteReason, UpstreamError};
 use super::failover::{self, GatedSource, all_cooling};
@@ -32,7 +37,9 @@ use super::plan::{collect_range, plan_calls, tiles};
 use super::source::FetchRequest;
 use super::tibber::INTERVALS_PER_CALL;
 use crate::clock::Clock;
-use crate::pool::{Gap, HomeInfo, Interval, Pool, PoolConfig, Resolution};
+use crate::pool::{HomeInfo, Interval, Pool, PoolConfig};
+use crate::replicas::Replicas;
+use sharing::Claim;
 
 /// Called with a feed id after an upstream answer changed that feed's pool,
 /// so the saver can mark it dirty. Must be cheap and must not block.
@@ -47,6 +54,8 @@ pub(crate) struct FeedContext {
     /// Fetch tasks, so they outlive the request that started them and
     /// shutdown can let them land before the final flush.
     pub(crate) fetches: TaskTracker,
+    /// The state shared with other replicas (`--redis-url`); `None` alone.
+    pub(crate) replicas: Option<Replicas>,
 }
 
 /// One feed. Cheap to clone.
@@ -69,6 +78,10 @@ struct FeedShared {
     /// Flights, negative cache, cooldown, status. std Mutex, never held
     /// across `.await`.
     coordinator: Mutex<Coordinator>,
+    /// The revision of the shared snapshot this pool has merged (0: none).
+    /// A tokio Mutex: held across the Redis round trip, so one request
+    /// per replica reads a changed snapshot and the others find it merged.
+    shared_revision: tokio::sync::Mutex<u64>,
 }
 
 impl Feed {
@@ -89,6 +102,7 @@ impl Feed {
                 context,
                 pool: Mutex::new(pool),
                 coordinator: Mutex::new(coordinator),
+                shared_revision: tokio::sync::Mutex::new(0),
             }),
         }
     }
@@ -154,6 +168,13 @@ impl Feed {
         }
         if let Some(hit) = self.hit(start, end) {
             return Ok(hit);
+        }
+        if self.inner.context.replicas.is_some() {
+            // Another replica may have fetched it: read Redis before the upstream.
+            self.pull_shared().await;
+            if let Some(hit) = self.hit(start, end) {
+                return Ok(hit);
+            }
         }
         let now = self.inner.context.clock.now();
         let (mut gathered, waits) = self.triage_and_launch(start, end, now);
@@ -271,8 +292,9 @@ impl Feed {
         });
     }
 
-    /// One planned call: fetch, add to the pool, remember what the upstream
-    /// lacked, update the status.
+    /// One planned call: claim it across replicas (another may bring it),
+    /// fetch, add to the pool, remember what the upstream lacked, update
+    /// the status, share the outcome.
     async fn run_flight(
         &self,
         id: u64,
@@ -280,6 +302,18 @@ impl Feed {
         deadline: tokio::time::Instant,
     ) -> FlightResult {
         let context = &self.inner.context;
+        let (lock, deadline) = match self.claim((start, end), deadline).await {
+            Claim::Filled(intervals) => {
+                let finished = context.clock.now();
+                self.lock_coordinator().succeeded(id, finished, Vec::new());
+                return Ok(intervals);
+            }
+            Claim::HeldOff(cooldown) => {
+                let finished = context.clock.now();
+                return Err(self.lock_coordinator().failed(id, finished, cooldown));
+            }
+            Claim::Fetch { lock, deadline } => (lock, deadline),
+        };
         let now = context.clock.now();
         let request = FetchRequest {
             home: self.inner.info.clone(),
@@ -318,21 +352,27 @@ impl Feed {
             }),
             Err(failure) => Err(failure),
         };
-        let mut coordinator = self.lock_coordinator();
-        coordinator.record_attempts(&fetched.attempts, finished);
-        match result {
-            Ok(intervals) => {
-                tracing::info!(parent: &span, n_intervals = intervals.len(), "fetched");
-                let negatives = self.negatives_of(&intervals, start, end, now);
-                coordinator.succeeded(id, finished, negatives);
-                Ok(intervals)
+        let (outcome, negatives, failure) = {
+            let mut coordinator = self.lock_coordinator();
+            coordinator.record_attempts(&fetched.attempts, finished);
+            match result {
+                Ok(intervals) => {
+                    tracing::info!(parent: &span, n_intervals = intervals.len(), "fetched");
+                    let negatives = self.negatives_of(&intervals, start, end, now);
+                    coordinator.succeeded(id, finished, negatives.clone());
+                    (Ok(intervals), negatives, None)
+                }
+                Err((error, cooldown)) => {
+                    let retry_at = cooldown.until();
+                    tracing::warn!(parent: &span, kind = %error.kind(), error = %error, ?retry_at, "fetch failed; serving cache until retry");
+                    let error = coordinator.failed(id, finished, cooldown.clone());
+                    (Err(error), Vec::new(), Some(cooldown))
+                }
             }
-            Err((error, cooldown)) => {
-                let retry_at = cooldown.until();
-                tracing::warn!(parent: &span, kind = %error.kind(), error = %error, ?retry_at, "fetch failed; serving cache until retry");
-                Err(coordinator.failed(id, finished, cooldown))
-            }
-        }
+        };
+        self.share_outcome(lock, failure.as_ref(), &negatives, &fetched.attempts)
+            .await;
+        outcome
     }
 
     /// Adds a fetched answer to the pool as one group and tells the hook
@@ -362,69 +402,6 @@ impl Feed {
             (self.inner.context.on_change)(id);
         }
         Ok(intervals)
-    }
-
-    /// Ranges of a successful call `[start, end)` the upstream had no data
-    /// for: not published yet (tomorrow before publication) or lacking.
-    fn negatives_of(
-        &self,
-        intervals: &[Interval],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Vec<NegativeEntry> {
-        let config = &self.inner.context.config;
-        let zone = self.inner.info.zone;
-        let in_range: Vec<Interval> = intervals
-            .iter()
-            .filter(|iv| iv.starts_at >= start && iv.starts_at < end)
-            .copied()
-            .collect();
-        let tomorrow_start = calendar::tomorrow_start(zone, now);
-        let publication_zone = calendar::publication_zone(zone, self.inner.market);
-        let before_publication =
-            calendar::before_publication(publication_zone, config.publish_hour, now);
-        self.missing_of(&in_range, start, end)
-            .into_iter()
-            .map(|gap| {
-                let (reason, retry_at) = if gap.end > tomorrow_start && before_publication {
-                    (
-                        IncompleteReason::NotPublished,
-                        calendar::next_publication(publication_zone, config, now),
-                    )
-                } else {
-                    (IncompleteReason::NoData, config.negative_until(now))
-                };
-                NegativeEntry {
-                    start: gap.start,
-                    end: gap.end,
-                    retry_at,
-                    reason,
-                }
-            })
-            .collect()
-    }
-
-    /// Gaps of `[start, end)` that `intervals` leave, by the pool's own
-    /// rules (a scratch pool without a size limit holds them).
-    fn missing_of(
-        &self,
-        intervals: &[Interval],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Vec<Gap> {
-        let mut config = self.inner.context.pool_config.clone();
-        config.max_intervals = usize::MAX;
-        let mut scratch = Pool::new(self.inner.info.clone(), config);
-        if !intervals.is_empty() && scratch.add(intervals.to_vec(), start, start).is_err() {
-            // Cannot happen for intervals the pool accepted; report the range missing rather than panic.
-            return vec![Gap {
-                start,
-                end,
-                resolution: Resolution::QuarterHour,
-            }];
-        }
-        scratch.gaps(start, end).unwrap_or_default()
     }
 }
 

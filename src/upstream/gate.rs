@@ -14,10 +14,11 @@ use chrono::{DateTime, Utc};
 use rand::RngExt;
 use tokio::time::Instant;
 
-use super::budget::{Budget, Priority};
+use super::budget::{Budget, Priority, shared_limits};
 use super::config::UpstreamConfig;
 use super::error::{FetchError, UpstreamError, UpstreamErrorKind};
 use crate::clock::Clock;
+use crate::replicas::{Replicas, SharedCooldown};
 
 /// A wait during which no upstream call is made, and why: a feed's after
 /// its fetch failed, or a whole source's after a 429 or a refused token.
@@ -37,6 +38,19 @@ impl Cooldown {
                 kind: error.kind(),
                 message: error.to_string(),
                 retry_at: Some(now + chrono::Duration::from_std(wait).unwrap_or_default()),
+            },
+            until_instant: Instant::now() + wait,
+        }
+    }
+
+    /// The wait another replica shared, seen at `now` (the service clock).
+    pub(crate) fn shared(shared: &SharedCooldown, now: DateTime<Utc>) -> Cooldown {
+        let wait = (shared.until - now).to_std().unwrap_or_default();
+        Cooldown {
+            error: FetchError {
+                kind: UpstreamErrorKind::from_wire(&shared.kind),
+                message: shared.message.clone(),
+                retry_at: Some(shared.until),
             },
             until_instant: Instant::now() + wait,
         }
@@ -71,6 +85,9 @@ pub struct CallGate {
     cooldown: Mutex<Option<Cooldown>>,
     config: UpstreamConfig,
     clock: Clock,
+    /// With `--redis-url`: the replicas and this gate's source name, whose
+    /// shared cooldown (another replica's 429) holds this gate off too.
+    shared: Option<(Replicas, &'static str)>,
 }
 
 impl std::fmt::Debug for CallGate {
@@ -92,13 +109,43 @@ impl CallGate {
             cooldown: Mutex::new(None),
             config: config.clone(),
             clock,
+            shared: None,
         }
+    }
+
+    /// This gate, also held off by the cooldowns other replicas share for
+    /// `source` (read from the replicas' mirror: no round trip).
+    /// Its budget is then the one shared in Redis, and while Redis is away
+    /// a local one of this replica's share (the budget divided by
+    /// `--replicas`), so the replicas together stay within it either way.
+    pub(crate) fn shared_with(mut self, replicas: Replicas, source: &'static str) -> CallGate {
+        if self.budget.is_some() {
+            let mut share = self.config.clone();
+            share.budget_calls = (share.budget_calls / replicas.n_replicas()).max(1);
+            self.budget = Some(Budget::new(&share));
+        }
+        self.shared = Some((replicas, source));
+        self
     }
 
     /// The cooldown in force now, if any.
     pub fn cooldown(&self) -> Option<Cooldown> {
-        let guard = self.cooldown.lock().unwrap_or_else(|e| e.into_inner());
-        guard.clone().filter(Cooldown::is_active)
+        let local = {
+            let guard = self.cooldown.lock().unwrap_or_else(|e| e.into_inner());
+            guard.clone().filter(Cooldown::is_active)
+        };
+        let Some((replicas, source)) = &self.shared else {
+            return local;
+        };
+        let now = self.clock.now();
+        let Some(shared) = replicas.cooldown_of(source, now) else {
+            return local;
+        };
+        let shared = Cooldown::shared(&shared, now);
+        match local {
+            Some(local) if local.until_instant >= shared.until_instant => Some(local),
+            _ => Some(shared),
+        }
     }
 
     /// The one policy of how long no call is made after `error`: the auth
@@ -132,18 +179,29 @@ impl CallGate {
         }
     }
 
-    /// Takes one call from the budget for `priority`, or says when the next is available.
-    fn take_budget(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
+    /// Takes one call from the budget for `priority` (the shared one while
+    /// Redis answers), or says when the next is available.
+    async fn take_budget(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
         let Some(budget) = &self.budget else {
             return Ok(());
         };
-        budget.take(priority).map_err(|wait| {
-            metrics::counter!("pricepool_upstream_calls_total", "outcome" => "budget_exhausted")
+        let shared = match &self.shared {
+            Some((replicas, source)) => replicas
+                .take_budget(source, &shared_limits(&self.config, priority))
+                .await
+                .ok(),
+            None => None,
+        };
+        shared
+            .unwrap_or_else(|| budget.take(priority))
+            .map_err(|wait| {
+                metrics::counter!("pricepool_upstream_calls_total", "outcome" => "budget_exhausted")
                 .increment(1);
-            UpstreamError::BudgetExhausted {
-                retry_at: self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default(),
-            }
-        })
+                UpstreamError::BudgetExhausted {
+                    retry_at: self.clock.now()
+                        + chrono::Duration::from_std(wait).unwrap_or_default(),
+                }
+            })
     }
 
     /// Runs `attempt` (one HTTP call) until it succeeds, fails in a way not
@@ -164,17 +222,21 @@ impl CallGate {
             .with_min_delay(self.config.backoff_floor)
             .with_max_delay(self.config.backoff_max)
             .with_max_times(self.config.max_attempts.saturating_sub(1));
-        let mut attempt = attempt;
+        // A std Mutex so each retry can make its attempt after the async
+        // budget check; locked only to build the future, never across `.await`.
+        let attempt = Mutex::new(attempt);
+        let attempt = &attempt;
         let mut attempt_no = 0usize;
         let gated = || {
             attempt_no += 1;
-            let fut = self.before_attempt(priority).map(|()| attempt());
             let attempt_no = attempt_no;
             async move {
-                let result = match fut {
-                    Ok(fut) => fut.await,
-                    Err(e) => return Err(e),
+                self.before_attempt(priority).await?;
+                let fut = {
+                    let mut make = attempt.lock().unwrap_or_else(|e| e.into_inner());
+                    (*make)()
                 };
+                let result = fut.await;
                 let outcome = match &result {
                     Ok(_) => "ok",
                     Err(e) => e.kind().as_str(),
@@ -217,7 +279,7 @@ impl CallGate {
     }
 
     /// Refuses an attempt during a cooldown or when the budget is spent.
-    fn before_attempt(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
+    async fn before_attempt(&self, priority: Priority<'_>) -> Result<(), UpstreamError> {
         if let Some(cooldown) = self.cooldown() {
             let until = cooldown.until().unwrap_or_else(|| self.clock.now());
             return Err(match cooldown.error.kind {
@@ -234,7 +296,7 @@ impl CallGate {
                 },
             });
         }
-        self.take_budget(priority)
+        self.take_budget(priority).await
     }
 
     /// A 429 or a refused token holds off every call of this gate, not

@@ -47,6 +47,11 @@ impl Home {
         self.feed.market()
     }
 
+    /// The feed the home reads.
+    pub(crate) fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
     /// The id of the feed the home reads (its own id, or its market's
     /// feed id such as `DE-LU-EUR`): what the saver knows it by.
     pub fn feed_id(&self) -> String {

@@ -50,6 +50,7 @@ pub(crate) mod plan;
 pub(crate) mod prefetch;
 pub(crate) mod provider;
 pub(crate) mod registry;
+pub(crate) mod resync;
 pub(crate) mod source;
 pub(crate) mod tibber;
 pub(crate) mod tibber_answer;

@@ -21,6 +21,7 @@ use super::source::{PriceSource, Source};
 use super::validate::Trust;
 use crate::clock::Clock;
 use crate::pool::{HomeInfo, Pool, PoolConfig};
+use crate::replicas::Replicas;
 use crate::tariff::Tariff;
 
 /// A home priced by its market, as the configuration declares it.
@@ -101,12 +102,27 @@ impl Registry {
         on_change: ChangeHook,
         fetches: TaskTracker,
     ) -> Registry {
+        Registry::sharing(source, config, pool_config, clock, on_change, fetches, None)
+    }
+
+    /// [`Registry::with_discovering`], sharing its feeds, locks, cooldowns
+    /// and negative cache with other replicas through `replicas`.
+    pub fn sharing(
+        source: Option<Source>,
+        config: UpstreamConfig,
+        pool_config: PoolConfig,
+        clock: Clock,
+        on_change: ChangeHook,
+        fetches: TaskTracker,
+        replicas: Option<Replicas>,
+    ) -> Registry {
         let context = Arc::new(FeedContext {
             config,
             pool_config,
             clock,
             on_change,
             fetches,
+            replicas,
         });
         let discovering = source.map(|source| gated(&context, source));
         Registry {
@@ -278,6 +294,31 @@ impl Registry {
         tracker.spawn(super::prefetch::run(self.clone(), token));
     }
 
+    /// Every feed once (a market feed serves many homes), for the resync
+    /// after Redis came back.
+    pub(crate) fn feeds(&self) -> Vec<Feed> {
+        let mut feeds: BTreeMap<String, Feed> = BTreeMap::new();
+        for home in self.homes() {
+            feeds
+                .entry(home.feed_id())
+                .or_insert_with(|| home.feed().clone());
+        }
+        feeds.into_values().collect()
+    }
+
+    /// The replicas this registry shares with (`--redis-url`), for `/readyz`.
+    pub fn replicas(&self) -> Option<&Replicas> {
+        self.shared.context.replicas.as_ref()
+    }
+
+    /// Starts the resync of every feed after each (re)connection to Redis
+    /// (see `resync`); nothing without Redis.
+    pub fn spawn_resync(&self, token: CancellationToken, tracker: &TaskTracker) {
+        if let Some(replicas) = self.replicas() {
+            tracker.spawn(super::resync::run(self.clone(), replicas.clone(), token));
+        }
+    }
+
     /// The coordinator's settings (for the prefetch schedule).
     pub(crate) fn config(&self) -> &UpstreamConfig {
         &self.shared.context.config
@@ -302,11 +343,12 @@ fn gated(context: &FeedContext, source: Source) -> GatedSource {
     }
 }
 
-/// A gate (budget, cooldowns) for `source` with `context`'s settings.
+/// A gate (budget, cooldowns) for `source` with `context`'s settings,
+/// held off by the cooldowns other replicas share for it.
 fn new_gate(context: &FeedContext, source: &Source) -> Arc<CallGate> {
-    Arc::new(CallGate::new(
-        &context.config,
-        context.clock.clone(),
-        source.is_metered(),
-    ))
+    let gate = CallGate::new(&context.config, context.clock.clone(), source.is_metered());
+    Arc::new(match &context.replicas {
+        Some(replicas) => gate.shared_with(replicas.clone(), source.name()),
+        None => gate,
+    })
 }
