@@ -82,18 +82,24 @@ impl Feed {
             return;
         };
         if pulled.revision != *known {
-            if let Some(decoded) = pulled.snapshot {
-                self.merge(decoded, now);
+            // A snapshot that cannot be merged leaves `known` behind, so the
+            // next push's compare-and-set fails rather than overwrite the
+            // other replicas' intervals with this one's.
+            let merged = pulled
+                .snapshot
+                .is_none_or(|decoded| self.merge(decoded, now));
+            if merged {
+                *known = pulled.revision;
             }
-            *known = pulled.revision;
         }
         let negatives = pulled.negatives.into_iter().map(negative_entry).collect();
         self.lock_coordinator().shared_negatives(negatives);
     }
 
     /// Merges another replica's snapshot into the pool: the union, the
-    /// newer fetch winning where both have an interval.
-    fn merge(&self, decoded: DecodedSnapshot, now: DateTime<Utc>) {
+    /// newer fetch winning where both have an interval. False when the
+    /// union is refused (this replica's pool is kept).
+    fn merge(&self, decoded: DecodedSnapshot, now: DateTime<Utc>) -> bool {
         let live = {
             let mut pool = self.lock_pool();
             let mut union = pool.snapshot();
@@ -102,14 +108,15 @@ impl Feed {
             match Pool::restore(pool.home().clone(), pool.config().clone(), union, now) {
                 Ok(merged) => *pool = merged,
                 Err(error) => {
-                    tracing::warn!(feed = %self.inner.info.id, %error, "a shared snapshot could not be merged; keeping this replica's");
-                    return;
+                    tracing::warn!(feed = %self.inner.info.id, %error, "a shared snapshot could not be merged; keeping this replica's and not overwriting it");
+                    return false;
                 }
             }
             pool.len()
         };
         super::record_live_intervals(&self.inner.info.id, live);
         (self.inner.context.on_change)(&self.inner.info.id);
+        true
     }
 
     /// Writes the pool as the feed's shared snapshot (merging first when
