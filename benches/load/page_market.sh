@@ -26,8 +26,8 @@ COLD_DAYS=(10 20 30)
 PM_RESULTS=
 for section in ${ONLY//,/ }; do
     case $section in
-        page | market | classic) ;;
-        *) die "ONLY: unknown section $section (page, market, classic)" ;;
+        page | market | replicas | classic) ;;
+        *) die "ONLY: unknown section $section (page, market, replicas, classic)" ;;
     esac
 done
 PM_TARGETS=()

@@ -22,14 +22,16 @@
 #   6. writes the figures and the command into BENCHMARKS.md between the
 #      results markers (the text around them is kept).
 # Before those, the dashboard (`/`) and market-home workloads of
-# benches/load/page_market.sh, with their own markers in the same file.
+# benches/load/page_market.sh and the replica workload (three replicas
+# sharing a redis-server) of benches/load/replicas.sh, each with its own
+# markers in the same file.
 #
 # Usage:  benches/load/run.sh            (10 s per workload, ~10 minutes)
 #         QUICK=1 benches/load/run.sh    (3 s per workload, ~4 minutes)
 # Knobs (environment): DURATION, CONNECTIONS, WRK_THREADS, BIG_HOMES,
 # NOW (the clock of pricepool and the fake), OUT (the markdown file),
 # KEEP=1 (keep the temp dir with logs and wrk outputs), MARKET_HOMES,
-# ONLY=page,market,classic (the sections to run, comma-separated; all when
+# ONLY=page,market,replicas,classic (the sections to run, comma-separated; all when
 # unset; `classic` is steps 2-6).
 # Not run by CI.
 
@@ -522,6 +524,8 @@ wants() { [[ -z ${ONLY:-} || ,$ONLY, == *,$1,* ]]; }
 
 # shellcheck source=benches/load/page_market.sh
 source "$ROOT/benches/load/page_market.sh"
+# shellcheck source=benches/load/replicas.sh
+source "$ROOT/benches/load/replicas.sh"
 
 # ---------------------------------------------------------------- main
 
@@ -535,6 +539,7 @@ main() {
     : >"$RESULTS"
     start_fake
     run_page_market
+    run_replicas
     wants classic || return 0
 
     # small: 97 snapshot homes + the fake's 3
