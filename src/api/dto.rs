@@ -195,6 +195,10 @@ pub(crate) struct ReadyBody {
     /// without Redis a replica serves alone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) redis: Option<&'static str>,
+    /// With `--mqtt-url`: `up` while connected to the broker, else `down`
+    /// (readiness does not depend on it either).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mqtt: Option<&'static str>,
 }
 
 /// One window of `/cheapest`.

@@ -21,7 +21,8 @@ pub(crate) async fn healthz() -> Response {
 }
 
 /// `GET /readyz`: 200 once snapshots are loaded and the homes are known,
-/// with each home's upstream status and, with `--redis-url`, Redis' state;
+/// with each home's upstream status and, with `--redis-url` and
+/// `--mqtt-url`, whether Redis and the MQTT broker are reachable;
 /// 503 before.
 pub(crate) async fn readyz(State(state): State<ApiState>) -> Response {
     let ready = state.ready.load(Ordering::Acquire);
@@ -45,12 +46,17 @@ pub(crate) async fn readyz(State(state): State<ApiState>) -> Response {
         .registry
         .replicas()
         .map(|replicas| if replicas.is_up() { "up" } else { "down" });
+    let mqtt = state
+        .mqtt
+        .as_ref()
+        .map(|mqtt| if mqtt.is_connected() { "up" } else { "down" });
     uncached_json(
         status,
         &ReadyBody {
             ready,
             homes,
             redis,
+            mqtt,
         },
     )
 }
@@ -63,6 +69,7 @@ pub(crate) async fn not_ready_yet() -> Response {
             ready: false,
             homes: Vec::new(),
             redis: None,
+            mqtt: None,
         },
     )
 }

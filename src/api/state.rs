@@ -10,6 +10,7 @@ use super::middleware::ApiToken;
 use super::page_cache::PageCache;
 use super::render_cache::RenderCache;
 use crate::clock::Clock;
+use crate::mqtt::MqttStatus;
 use crate::upstream::Registry;
 
 /// Looks up a home's persistence status; the app wires it to the saver,
@@ -38,4 +39,6 @@ pub(crate) struct ApiState {
     /// The dashboard page as last rendered, reused while nothing it shows
     /// has changed (see `page_cache`).
     pub(crate) page_cache: Arc<PageCache>,
+    /// With `--mqtt-url`: the broker connection, for `/readyz`.
+    pub(crate) mqtt: Option<MqttStatus>,
 }

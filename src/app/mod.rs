@@ -23,7 +23,7 @@ use crate::api::render_cache::RenderCache;
 use crate::api::{ApiState, router, startup_router};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
-use crate::mqtt::MqttSettings;
+use crate::mqtt::{MqttSettings, MqttStatus};
 use crate::pool::PoolConfig;
 use crate::replicas::Replicas;
 use crate::serve::{ConnectionLimits, StartupServer, raise_open_files_limit, serve};
@@ -147,10 +147,9 @@ impl Application {
         };
         registry.spawn_resync(shutdown.worker_token(), shutdown.background());
         registry.spawn_prefetch(shutdown.fetching_token(), shutdown.background());
-        if let Some(mqtt) = mqtt {
-            crate::mqtt::spawn(mqtt, registry.clone(), clock.clone(), &shutdown);
-        }
-        let state = api_state(&config, registry.clone(), &savers, clock, ready);
+        let mqtt =
+            mqtt.map(|mqtt| crate::mqtt::spawn(mqtt, registry.clone(), clock.clone(), &shutdown));
+        let state = api_state(&config, registry.clone(), &savers, (clock, mqtt), ready);
         startup_server.stop().await;
         tracing::info!(
             address = %listener.local_addr().map_or(config.listen, |a| a),
@@ -387,7 +386,7 @@ fn api_state(
     config: &Config,
     registry: Registry,
     savers: &Savers,
-    clock: Clock,
+    (clock, mqtt): (Clock, Option<MqttStatus>),
     ready: Arc<AtomicBool>,
 ) -> ApiState {
     let (savers, lookup) = (savers.clone(), registry.clone());
@@ -411,6 +410,7 @@ fn api_state(
             config.render_cache_mib.saturating_mul(1024 * 1024),
         )),
         page_cache: Arc::default(),
+        mqtt,
     }
 }
 

@@ -82,10 +82,29 @@ struct Session {
     client: rumqttc::AsyncClient,
 }
 
+/// Whether the link has a session with the broker now: what `/readyz`
+/// reports as `mqtt`.
+#[derive(Clone)]
+pub struct MqttStatus(watch::Receiver<Option<Session>>);
+
+impl MqttStatus {
+    /// True while connected to the broker.
+    pub fn is_connected(&self) -> bool {
+        self.0.borrow().is_some()
+    }
+}
+
 /// Starts the link and the publisher on `shutdown`'s background tracker;
 /// both stop on a worker token (the link publishing `offline` first).
-pub fn spawn(settings: MqttSettings, registry: Registry, clock: Clock, shutdown: &Shutdown) {
+/// Returns the connection's status for `/readyz`.
+pub fn spawn(
+    settings: MqttSettings,
+    registry: Registry,
+    clock: Clock,
+    shutdown: &Shutdown,
+) -> MqttStatus {
     let (sessions_tx, sessions_rx) = watch::channel(None);
+    let status = MqttStatus(sessions_rx.clone());
     let ha_online = Arc::new(Notify::new());
     let link = link::Link {
         broker: settings.broker,
@@ -101,4 +120,5 @@ pub fn spawn(settings: MqttSettings, registry: Registry, clock: Clock, shutdown:
     shutdown
         .background()
         .spawn(publisher.run(shutdown.fetching_token()));
+    status
 }

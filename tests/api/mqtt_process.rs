@@ -72,9 +72,10 @@ async fn a_broker_restart_is_logged_once_each_way_and_everything_republished() {
         .wait_on("pricepool/demo/state", WITHIN, |_| true)
         .await;
     drop(first);
+    assert_eq!(mqtt_readiness(&service), (200, Some("up".to_string())));
 
     broker.kill();
-    // HTTP goes on while the broker is away.
+    // HTTP goes on while the broker is away; /readyz says so, still ready.
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(
@@ -85,6 +86,7 @@ async fn a_broker_restart_is_logged_once_each_way_and_everything_republished() {
             200
         );
     }
+    assert_eq!(mqtt_readiness(&service), (200, Some("down".to_string())));
     broker.restart();
     // The restarted broker lost everything retained; the service puts it back.
     let again = Subscriber::connect(broker.port, &["pricepool/#", "homeassistant/#"]).await;
@@ -100,6 +102,8 @@ async fn a_broker_restart_is_logged_once_each_way_and_everything_republished() {
         })
         .await;
 
+    assert_eq!(mqtt_readiness(&service), (200, Some("up".to_string())));
+
     service.sigterm();
     assert!(service.wait(Duration::from_secs(20)).success());
     let lines = service.stderr_lines();
@@ -109,6 +113,14 @@ async fn a_broker_restart_is_logged_once_each_way_and_everything_republished() {
     again
         .wait_on("pricepool/status", WITHIN, |m| m.text() == "offline")
         .await;
+}
+
+/// `/readyz`'s status and its `mqtt` field.
+fn mqtt_readiness(service: &Process) -> (u16, Option<String>) {
+    let answer = service.get("/readyz").unwrap();
+    let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let mqtt = body["mqtt"].as_str().map(str::to_string);
+    (answer.status, mqtt)
 }
 
 #[tokio::test]
