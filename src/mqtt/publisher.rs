@@ -1,7 +1,8 @@
 //! What is published, and when: on a new session everything (discovery
 //! for every home, then each home's state and prices); then a home again
 //! at its next interval boundary or when its pool's revision moved
-//! (tomorrow published, a correction), checked every second, cheap;
+//! (tomorrow published, a correction): the registry's change signal wakes
+//! it, and a slow poll backs that up;
 //! discovery again when Home Assistant says `online`; a home that went
 //! away has its retained topics cleared.
 
@@ -23,8 +24,10 @@ use crate::clock::Clock;
 use crate::pool::days::{local_date, local_day};
 use crate::upstream::{Home, Registry};
 
-/// How often homes' revisions are compared (a lock and a load per home).
-const REVISION_POLL: Duration = Duration::from_secs(1);
+/// How often homes' revisions are compared without a change signal (a
+/// lock and a load per home): a safety net, since every change of a pool
+/// wakes the publisher through `Registry::changes`.
+const REVISION_POLL: Duration = Duration::from_secs(30);
 
 /// When a home has no known interval boundary ahead, look again after this.
 const IDLE_RECHECK: chrono::Duration = chrono::Duration::minutes(15);
@@ -66,6 +69,8 @@ pub(super) struct Publisher {
     topics: Topics,
     sessions: watch::Receiver<Option<Session>>,
     ha_online: Arc<Notify>,
+    /// Changes of any feed's pool (`Registry::changes`).
+    changes: watch::Receiver<u64>,
     /// Per home id, what this session published.
     tracked: HashMap<String, Tracked>,
     /// Homes whose discovery configs we published (retained on the broker
@@ -82,6 +87,7 @@ impl Publisher {
         ha_online: Arc<Notify>,
     ) -> Publisher {
         Publisher {
+            changes: registry.changes(),
             registry,
             clock,
             topics,
@@ -122,6 +128,7 @@ impl Publisher {
                 () = token.cancelled() => Wake::Cancelled,
                 _ = self.sessions.changed() => Wake::SessionChanged,
                 () = self.ha_online.notified() => Wake::HaOnline,
+                _ = self.changes.changed() => Wake::Tick,
                 () = tokio::time::sleep(sleep) => Wake::Tick,
             };
             match wake {

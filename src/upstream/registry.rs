@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -56,6 +57,10 @@ struct RegistryShared {
     /// name, so one provider's budget is shared by every market it prices.
     /// std RwLock, written at start only.
     markets: RwLock<Markets>,
+    /// Bumped after every change of any feed's pool (after the change
+    /// hook), so a watcher (the MQTT publisher) wakes at once instead of
+    /// polling every home's revision.
+    changes: Arc<watch::Sender<u64>>,
 }
 
 #[derive(Default)]
@@ -116,6 +121,12 @@ impl Registry {
         fetches: TaskTracker,
         replicas: Option<Replicas>,
     ) -> Registry {
+        let changes = Arc::new(watch::Sender::new(0u64));
+        let bump = Arc::clone(&changes);
+        let on_change: ChangeHook = Arc::new(move |feed_id: &str| {
+            on_change(feed_id);
+            bump.send_modify(|n| *n = n.wrapping_add(1));
+        });
         let context = Arc::new(FeedContext {
             config,
             pool_config,
@@ -131,8 +142,14 @@ impl Registry {
                 discovering,
                 homes: RwLock::new(BTreeMap::new()),
                 markets: RwLock::new(Markets::default()),
+                changes,
             }),
         }
+    }
+
+    /// A receiver that sees a change after every change of any feed's pool.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.changes.subscribe()
     }
 
     /// Adds a home restored from a snapshot (replacing one with the same
@@ -153,6 +170,8 @@ impl Registry {
         let feed = Feed::new(pool, None, sources, Arc::clone(&self.shared.context));
         let mut homes = self.shared.homes.write().unwrap_or_else(|e| e.into_inner());
         homes.insert(info.id.clone(), Home::new(info, feed, None));
+        drop(homes);
+        self.announce_change();
     }
 
     /// Adds a market home, on its market's feed (made when the first home
@@ -198,6 +217,8 @@ impl Registry {
         let tariff = Some(Arc::new(home.tariff));
         let mut homes = self.shared.homes.write().unwrap_or_else(|e| e.into_inner());
         homes.insert(home.info.id.clone(), Home::new(home.info, feed, tariff));
+        drop(homes);
+        self.announce_change();
     }
 
     /// Refills a declared market feed from its snapshot (its id is the feed
@@ -209,7 +230,14 @@ impl Registry {
         };
         record_live_intervals(&pool.home().id, pool.len());
         feed.restore(pool);
+        self.announce_change();
         true
+    }
+
+    /// Tells [`Registry::changes`]' watchers that a home or a pool changed
+    /// without a fetch (restored, inserted, added).
+    fn announce_change(&self) {
+        self.shared.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn market_feed(&self, feed_id: &str) -> Option<Feed> {
