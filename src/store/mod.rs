@@ -106,6 +106,16 @@ struct StoreInner {
     lock_lost: AtomicBool,
 }
 
+/// Maps an I/O error of `action` on `dir` to a [`StoreError::Io`] naming both.
+fn io_error(dir: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
+    let dir = dir.to_path_buf();
+    move |source| StoreError::Io {
+        dir,
+        action,
+        source,
+    }
+}
+
 fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -121,14 +131,7 @@ impl Store {
     pub fn open_with(data_dir: &Path, fs: Arc<dyn FileSystem>) -> Result<Store, StoreError> {
         let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
         let dir = data_dir.clone();
-        let io_error = |action: &'static str| {
-            let dir = dir.clone();
-            move |source| StoreError::Io {
-                dir,
-                action,
-                source,
-            }
-        };
+        let io_error = |action| io_error(&dir, action);
         fs.create_dir_all(&data_dir).map_err(io_error("create"))?;
         let lock = DataDirLock::acquire(&data_dir)?;
         let homes_dir = data_dir.join(HOMES_DIR);
@@ -168,19 +171,13 @@ impl Store {
             inner: Arc::clone(&self.inner),
             dir: Arc::new(dir.clone()),
         };
-        let io_error = |action: &'static str| {
-            let dir = dir.clone();
-            move |source| StoreError::Io {
-                dir,
-                action,
-                source,
-            }
-        };
         self.inner
             .fs
             .create_dir_all(&markets.dir)
-            .map_err(io_error("create"))?;
-        markets.remove_temp_files().map_err(io_error("list"))?;
+            .map_err(io_error(&dir, "create"))?;
+        markets
+            .remove_temp_files()
+            .map_err(io_error(&dir, "list"))?;
         Ok(markets)
     }
 
