@@ -130,6 +130,9 @@ impl Application {
             Arc::new(AtomicBool::new(true))
         };
         registry.spawn_prefetch(shutdown.fetching_token(), shutdown.background());
+        shutdown
+            .background()
+            .spawn(crate::telemetry::watch_dropped_log_lines(shutdown.worker_token()));
         if let Some(mqtt) = mqtt {
             crate::mqtt::spawn(mqtt, registry.clone(), clock.clone(), &shutdown);
         }
