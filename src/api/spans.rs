@@ -1,50 +1,98 @@
-//! The request span and the access line: method, matched route, home id
-//! and request id when the request starts, so every log line of a request
-//! can be found by any of them; the access line (`answered`) adds status
-//! and latency when it is answered. One line per request at tens of
-//! thousands a second: the fields are borrowed from the request (no copy
-//! unless the home id needs percent-decoding) and written once, in the
-//! event, not recorded into the span first.
+//! The request span, the access line and the request metrics, in one
+//! middleware (`observe`): one clock read at each end, one span, one line.
+//!
+//! The span carries the request id only, so every log line written while
+//! a request is answered (an upstream failure, a warning) names it; the
+//! access line (`answered`, at info; `answered with a server error` at
+//! warn) adds method, matched route, home id, status and latency. At tens
+//! of thousands of requests a second the line is most of what a hot
+//! request costs beyond the kernel (BENCHMARKS.md), so its fields are
+//! borrowed, not copied, and formatted once, in the event: a span's fields
+//! are formatted when it opens, whether or not anything is logged in it.
 
 use std::borrow::Cow;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
+use std::time::Instant;
 
-use axum::body::Body;
-use axum::extract::MatchedPath;
-use axum::http::{Request, Response};
-use tracing::Span;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{Counter, Histogram};
+use tracing::Instrument;
 
-/// Opens the span of one request.
-pub(crate) fn make_span(request: &Request<Body>) -> Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    let home_id = route.and_then(|route| home_id_of(route, request.uri().path()));
+/// Answers the request inside its span, then writes the access line and
+/// records `pricepool_http_requests_total` and
+/// `pricepool_http_request_duration_seconds` by matched route and status.
+pub(crate) async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let request_id = request
         .headers()
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!(
-        "request",
-        method = request.method().as_str(),
-        route = route.unwrap_or("unmatched"),
-        home_id = home_id.as_deref().unwrap_or(""),
-        request_id,
-    )
+    let span = tracing::info_span!("request", request_id);
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let uri = request.uri().clone();
+    let response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let handles = handles(route, status.as_u16());
+    handles.requests.increment(1);
+    handles.duration.record(elapsed.as_secs_f64());
+
+    let _in_span = span.enter();
+    let home_id = home_id_of(route, uri.path());
+    let home_id = home_id.as_deref().unwrap_or("");
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    let method = method.as_str();
+    let status = status.as_u16();
+    if response.status().is_server_error() {
+        tracing::warn!(method, route, home_id, status, latency_ms, "answered with a server error");
+    } else {
+        tracing::info!(method, route, home_id, status, latency_ms, "answered");
+    }
+    response
 }
 
-/// Logs the one access line of a request, in its span: status and
-/// latency; at warn for a server error.
-pub(crate) fn on_response(response: &Response<Body>, latency: Duration, _span: &Span) {
-    let status = response.status().as_u16();
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    if response.status().is_server_error() {
-        tracing::warn!(status, latency_ms, "answered with a server error");
-    } else {
-        tracing::info!(status, latency_ms, "answered");
+/// The metric handles of one route and status.
+#[derive(Clone)]
+struct Handles {
+    requests: Counter,
+    duration: Histogram,
+}
+
+/// Handles by status, then route: registered once, so a request costs two
+/// atomic updates instead of building, hashing and looking up two label
+/// sets in the recorder's registry. Routes are the router's (a fixed set,
+/// plus "unmatched"), statuses a few dozen: the map stays small.
+static HANDLES: LazyLock<RwLock<HashMap<u16, HashMap<Box<str>, Handles>>>> =
+    LazyLock::new(RwLock::default);
+
+fn handles(route: &str, status: u16) -> Handles {
+    let known = HANDLES
+        .read()
+        .ok()
+        .and_then(|map| map.get(&status)?.get(route).cloned());
+    if let Some(handles) = known {
+        return handles;
     }
+    // The recorder must be installed before a handle is kept (the start-up
+    // router answers before the application builds its state).
+    let _recorder = crate::telemetry::prometheus();
+    let labels = [("route", route.to_string()), ("status", status.to_string())];
+    let handles = Handles {
+        requests: metrics::counter!("pricepool_http_requests_total", &labels),
+        duration: metrics::histogram!("pricepool_http_request_duration_seconds", &labels),
+    };
+    if let Ok(mut map) = HANDLES.write() {
+        map.entry(status)
+            .or_default()
+            .insert(route.into(), handles.clone());
+    }
+    handles
 }
 
 /// The `{home_id}` segment of `path`, found at its position in `route`.
