@@ -14,7 +14,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use super::answers::{cheapest_window, summary};
@@ -27,6 +27,7 @@ use super::middleware::{
     MAX_BODY_BYTES, drop_unfit_request_id, limit_uri_length, panic_to_problem,
     problem_for_bare_errors, require_token,
 };
+use super::request_id::MakeRequestUuidFast;
 use super::probes::{healthz, not_ready_yet, openapi, readyz, render_metrics};
 use super::problem::ApiError;
 use super::state::ApiState;
@@ -102,7 +103,7 @@ fn with_layers(router: Router, request_timeout: Duration) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(map_request(drop_unfit_request_id))
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuidFast))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(from_fn(limit_uri_length))
             .layer(from_fn(problem_for_bare_errors))
