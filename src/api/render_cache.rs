@@ -110,8 +110,9 @@ const ENTRY_OVERHEAD_BYTES: usize = 1024;
 /// once (a lookup in the recorder per request was measurable on a hit).
 static LOOKUPS: LazyLock<[metrics::Counter; 2]> = LazyLock::new(|| {
     let _recorder = crate::telemetry::prometheus();
-    ["hit", "miss"]
-        .map(|result| metrics::counter!("pricepool_render_cache_requests_total", "result" => result))
+    ["hit", "miss"].map(
+        |result| metrics::counter!("pricepool_render_cache_requests_total", "result" => result),
+    )
 });
 
 /// The cache. Shared by every request (an `Arc` in [`super::ApiState`]);

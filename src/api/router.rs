@@ -27,9 +27,9 @@ use super::middleware::{
     MAX_BODY_BYTES, drop_unfit_request_id, limit_uri_length, panic_to_problem,
     problem_for_bare_errors, require_token,
 };
-use super::request_id::MakeRequestUuidFast;
 use super::probes::{healthz, not_ready_yet, openapi, readyz, render_metrics};
 use super::problem::ApiError;
+use super::request_id::MakeRequestUuidFast;
 use super::state::ApiState;
 
 /// Every route the service serves, with its handler. The OpenAPI spec must

@@ -50,7 +50,14 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let method = method.as_str();
     let status = status.as_u16();
     if response.status().is_server_error() {
-        tracing::warn!(method, route, home_id, status, latency_ms, "answered with a server error");
+        tracing::warn!(
+            method,
+            route,
+            home_id,
+            status,
+            latency_ms,
+            "answered with a server error"
+        );
     } else {
         tracing::info!(method, route, home_id, status, latency_ms, "answered");
     }
@@ -64,12 +71,14 @@ struct Handles {
     duration: Histogram,
 }
 
+/// Metric handles by status, then route.
+type HandleMap = HashMap<u16, HashMap<Box<str>, Handles>>;
+
 /// Handles by status, then route: registered once, so a request costs two
 /// atomic updates instead of building, hashing and looking up two label
 /// sets in the recorder's registry. Routes are the router's (a fixed set,
 /// plus "unmatched"), statuses a few dozen: the map stays small.
-static HANDLES: LazyLock<RwLock<HashMap<u16, HashMap<Box<str>, Handles>>>> =
-    LazyLock::new(RwLock::default);
+static HANDLES: LazyLock<RwLock<HandleMap>> = LazyLock::new(RwLock::default);
 
 fn handles(route: &str, status: u16) -> Handles {
     let known = HANDLES

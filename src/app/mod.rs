@@ -132,7 +132,9 @@ impl Application {
         registry.spawn_prefetch(shutdown.fetching_token(), shutdown.background());
         shutdown
             .background()
-            .spawn(crate::telemetry::watch_dropped_log_lines(shutdown.worker_token()));
+            .spawn(crate::telemetry::watch_dropped_log_lines(
+                shutdown.worker_token(),
+            ));
         if let Some(mqtt) = mqtt {
             crate::mqtt::spawn(mqtt, registry.clone(), clock.clone(), &shutdown);
         }

@@ -42,11 +42,7 @@ fn every_request_leaves_one_access_line_with_method_route_home_status_latency_an
             "info",
         ],
     );
-    let ok = get_with_request_id(
-        &child,
-        "/v1/homes/demo/intervals?date=today",
-        "access-ok-1",
-    );
+    let ok = get_with_request_id(&child, "/v1/homes/demo/intervals?date=today", "access-ok-1");
     assert_eq!(ok, 200);
     let unknown = get_with_request_id(&child, "/v1/homes/nobody/rates", "access-404-2");
     assert_eq!(unknown, 404);
@@ -59,7 +55,11 @@ fn every_request_leaves_one_access_line_with_method_route_home_status_latency_an
             .iter()
             .filter(|line| line.contains(request_id) && line.contains("answered"))
             .collect();
-        assert_eq!(found.len(), 1, "one access line for {request_id}:\n{lines:#?}");
+        assert_eq!(
+            found.len(),
+            1,
+            "one access line for {request_id}:\n{lines:#?}"
+        );
         found[0].clone()
     };
     let ok_line = line_of("access-ok-1");
@@ -79,6 +79,9 @@ fn every_request_leaves_one_access_line_with_method_route_home_status_latency_an
         "home_id=\"nobody\"",
         "status=404",
     ] {
-        assert!(unknown_line.contains(part), "{part} missing in {unknown_line}");
+        assert!(
+            unknown_line.contains(part),
+            "{part} missing in {unknown_line}"
+        );
     }
 }
