@@ -39,26 +39,29 @@ async fn main() -> ExitCode {
         };
     }
     let config = cli.config;
-    pricepool::telemetry::init_tracing(config.log_format, &config.log);
-    let signals = match StopSignals::install() {
-        Ok(signals) => signals,
-        Err(error) => {
-            eprintln!("pricepool: cannot start: cannot install signal handlers: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let application = match Application::build(config).await {
-        Ok(application) => application,
-        Err(error) => {
-            eprintln!("pricepool: cannot start: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match application.run_until(signals.received()).await {
+    let log = pricepool::telemetry::init_tracing(config.log_format, &config.log);
+    let outcome = serve(config).await;
+    // Writes the queued log lines before the failure line, so it stays last.
+    drop(log);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("pricepool: stopped with an error: {error}");
+        Err(line) => {
+            eprintln!("pricepool: {line}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds the service and serves until a stop signal; a failure is the
+/// one line to print.
+async fn serve(config: pricepool::config::Config) -> Result<(), String> {
+    let signals = StopSignals::install()
+        .map_err(|error| format!("cannot start: cannot install signal handlers: {error}"))?;
+    let application = Application::build(config)
+        .await
+        .map_err(|error| format!("cannot start: {error}"))?;
+    application
+        .run_until(signals.received())
+        .await
+        .map_err(|error| format!("stopped with an error: {error}"))
 }

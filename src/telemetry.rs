@@ -10,13 +10,20 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global tracing subscriber writing to stderr. A second call
+mod log_writer;
+
+pub use log_writer::{LogGuard, report_dropped_log_lines, watch_dropped_log_lines};
+
+/// Installs the global tracing subscriber writing to stderr through the
+/// non-blocking writer (see [`log_writer`]); the caller keeps the returned
+/// guard until it exits, so queued lines are written. A second call
 /// (several apps in one test process) keeps the first subscriber.
-pub fn init_tracing(format: LogFormat, filter: &str) {
+pub fn init_tracing(format: LogFormat, filter: &str) -> LogGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = log_writer::stderr_writer();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         // A closed stderr (a log pipe that went away) must not panic the
         // task that logs: the default reports the failure with eprintln!,
         // which panics, and a panicked shutdown task would never stop the server.
@@ -26,6 +33,7 @@ pub fn init_tracing(format: LogFormat, filter: &str) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    guard
 }
 
 /// The process-wide Prometheus recorder. The `metrics` facade takes one
@@ -98,6 +106,10 @@ fn describe_metrics() {
     describe_gauge!(
         "pricepool_render_cache_entries",
         "rendered range bodies kept"
+    );
+    describe_counter!(
+        "pricepool_log_lines_dropped_total",
+        "log lines dropped because the log writer's queue was full (a log reader that does not keep up)"
     );
     describe_counter!("pricepool_saves_total", "snapshot writes, by outcome");
     describe_histogram!(

@@ -1,12 +1,10 @@
 //! Request-level behaviour shared by every route: the optional API token,
-//! the check of an inbound request id, request metrics, the request-target
+//! the check of an inbound request id, the request-target
 //! length limit, and turning any bare error status from a layer (405, 413,
 //! 504 …) into a problem body.
 
-use std::time::Instant;
-
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -126,23 +124,6 @@ pub(crate) async fn limit_uri_length(request: Request, next: Next) -> Response {
         return ApiError::UriTooLong(MAX_URI_BYTES).into_response();
     }
     next.run(request).await
-}
-
-/// Counts requests and records latency by matched route and status
-/// (`pricepool_http_requests_total`, `pricepool_http_request_duration_seconds`).
-pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("status", status)];
-    metrics::counter!("pricepool_http_requests_total", &labels).increment(1);
-    metrics::histogram!("pricepool_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
-    response
 }
 
 /// Gives every error answer that a layer or the router produced without a

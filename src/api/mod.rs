@@ -23,6 +23,7 @@ pub(crate) mod problem;
 pub(crate) mod query;
 pub mod render;
 pub(crate) mod render_cache;
+pub(crate) mod request_id;
 pub(crate) mod router;
 pub(crate) mod spans;
 pub(crate) mod state;

@@ -77,6 +77,7 @@ pub(crate) async fn not_ready_yet() -> Response {
 /// `GET /metrics`: the Prometheus text of every metric recorded so far.
 pub(crate) async fn render_metrics(State(state): State<ApiState>) -> Response {
     state.render_cache.publish_gauges();
+    crate::telemetry::report_dropped_log_lines();
     state.prometheus.run_upkeep();
     let mut response = state.prometheus.render().into_response();
     response.headers_mut().insert(

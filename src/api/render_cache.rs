@@ -18,7 +18,7 @@
 //! (yesterday's `today`, the last quarter's `rates`) do not sit in memory
 //! until the capacity is reached.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -106,6 +106,15 @@ fn weight(key: &Key, entry: &Arc<Entry>) -> u32 {
 /// See [`weight`].
 const ENTRY_OVERHEAD_BYTES: usize = 1024;
 
+/// `pricepool_render_cache_requests_total{result=hit|miss}`, registered
+/// once (a lookup in the recorder per request was measurable on a hit).
+static LOOKUPS: LazyLock<[metrics::Counter; 2]> = LazyLock::new(|| {
+    let _recorder = crate::telemetry::prometheus();
+    ["hit", "miss"].map(
+        |result| metrics::counter!("pricepool_render_cache_requests_total", "result" => result),
+    )
+});
+
 /// The cache. Shared by every request (an `Arc` in [`super::ApiState`]);
 /// moka locks internally, per shard, never across an `.await`.
 pub(crate) struct RenderCache {
@@ -163,8 +172,8 @@ impl RenderCache {
             .get(&Self::key(view, home, range))
             .filter(|entry| entry.revision == revision && entry.home == *home)
             .map(|entry| entry.rendered.clone());
-        let result = if kept.is_some() { "hit" } else { "miss" };
-        metrics::counter!("pricepool_render_cache_requests_total", "result" => result).increment(1);
+        let [hits, misses] = &*LOOKUPS;
+        if kept.is_some() { hits } else { misses }.increment(1);
         kept
     }
 

@@ -14,9 +14,8 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use super::answers::{cheapest_window, summary};
 use super::chart::chart_svg;
@@ -26,10 +25,11 @@ use super::homes::{list_homes, stats};
 use super::intervals::{current, intervals, rates};
 use super::middleware::{
     MAX_BODY_BYTES, drop_unfit_request_id, limit_uri_length, panic_to_problem,
-    problem_for_bare_errors, record_metrics, require_token,
+    problem_for_bare_errors, require_token,
 };
 use super::probes::{healthz, not_ready_yet, openapi, readyz, render_metrics};
 use super::problem::ApiError;
+use super::request_id::MakeRequestUuidFast;
 use super::state::ApiState;
 
 /// Every route the service serves, with its handler. The OpenAPI spec must
@@ -96,26 +96,18 @@ pub(crate) fn startup_router(request_timeout: Duration) -> Router {
 /// The layers every route gets, outermost first: request id (an inbound
 /// one adopted only when short and printable, else a fresh one; echoed in
 /// `x-request-id`), the URI length limit, problem bodies for bare error
-/// statuses, the trace span (one log line per request, failed or not:
-/// `spans::on_response`), request metrics, catch-panic (a problem 500),
+/// statuses, the request span with its access line and metrics (one line
+/// per request, failed or not: `spans::observe`), catch-panic (a problem 500),
 /// compression, the body limit and the request timeout (504).
 fn with_layers(router: Router, request_timeout: Duration) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(map_request(drop_unfit_request_id))
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuidFast))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(from_fn(limit_uri_length))
             .layer(from_fn(problem_for_bare_errors))
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(super::spans::make_span)
-                    .on_response(super::spans::on_response)
-                    // `on_response` already logs a 5xx, in the request's
-                    // span; the default on_failure would log it again.
-                    .on_failure(()),
-            )
-            .layer(from_fn(record_metrics))
+            .layer(from_fn(super::spans::observe))
             .layer(CatchPanicLayer::custom(panic_to_problem))
             .layer(CompressionLayer::new())
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -147,6 +147,11 @@ impl Application {
         };
         registry.spawn_resync(shutdown.worker_token(), shutdown.background());
         registry.spawn_prefetch(shutdown.fetching_token(), shutdown.background());
+        shutdown
+            .background()
+            .spawn(crate::telemetry::watch_dropped_log_lines(
+                shutdown.worker_token(),
+            ));
         let mqtt =
             mqtt.map(|mqtt| crate::mqtt::spawn(mqtt, registry.clone(), clock.clone(), &shutdown));
         let state = api_state(&config, registry.clone(), &savers, (clock, mqtt), ready);

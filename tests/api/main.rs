@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod access_log;
 mod answers;
 mod auth;
 mod caching;
