@@ -24,6 +24,7 @@ MARKET_HOMES=${MARKET_HOMES:-10000}
 # History days (before today, Berlin) the market workload asks for cold.
 COLD_DAYS=(10 20 30)
 PM_RESULTS=
+ONLY=${ONLY:-}
 for section in ${ONLY//,/ }; do
     case $section in
         page | market | replicas | classic) ;;
