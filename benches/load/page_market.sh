@@ -224,16 +224,7 @@ $(printf -- '- %s\n' "${PM_TARGETS[@]}")
 <!-- results-page-market:end -->
 EOF
     )
-    if [[ -f $OUT ]] && grep -q '<!-- results-page-market:begin' "$OUT"; then
-        awk -v section="$section" '
-            /<!-- results-page-market:begin/ { print section; skipping = 1; next }
-            /<!-- results-page-market:end/ { skipping = 0; next }
-            !skipping { print }' "$OUT" >"$OUT.tmp"
-        mv "$OUT.tmp" "$OUT"
-    else
-        { [[ -f $OUT ]] && cat "$OUT" && echo; echo "$section"; } >"$OUT.tmp"
-        mv "$OUT.tmp" "$OUT"
-    fi
+    write_section results-page-market "$section"
     log "wrote $OUT (dashboard and market homes)"
     printf '%s\n' "${PM_TARGETS[@]}" >&2
 }

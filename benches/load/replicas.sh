@@ -192,16 +192,7 @@ $(printf -- '- %s\n' "${RP_TARGETS[@]}")
 <!-- results-replicas:end -->
 EOF
     )
-    if [[ -f $OUT ]] && grep -q '<!-- results-replicas:begin' "$OUT"; then
-        awk -v section="$section" '
-            /<!-- results-replicas:begin/ { print section; skipping = 1; next }
-            /<!-- results-replicas:end/ { skipping = 0; next }
-            !skipping { print }' "$OUT" >"$OUT.tmp"
-        mv "$OUT.tmp" "$OUT"
-    else
-        { [[ -f $OUT ]] && cat "$OUT" && echo; echo "$section"; } >"$OUT.tmp"
-        mv "$OUT.tmp" "$OUT"
-    fi
+    write_section results-replicas "$section"
     log "wrote $OUT (replicas)"
     printf '%s\n' "${RP_TARGETS[@]}" >&2
 }

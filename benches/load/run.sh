@@ -440,6 +440,23 @@ save_bodies() {
 
 # ---------------------------------------------------------------- report
 
+# Puts `section`, which starts with `<!-- NAME:begin` and ends with
+# `<!-- NAME:end` on lines of their own, into OUT in place of the old one
+# (the text around the markers is kept), or appends it.
+write_section() {
+    local name=$1 section=$2
+    if [[ -f $OUT ]] && grep -q "^<!-- $name:begin" "$OUT"; then
+        awk -v section="$section" -v begin="<!-- $name:begin" -v end="<!-- $name:end" '
+            index($0, begin) == 1 { print section; skipping = 1; next }
+            index($0, end) == 1 { skipping = 0; next }
+            !skipping { print }' "$OUT" >"$OUT.tmp"
+        mv "$OUT.tmp" "$OUT"
+    else
+        { [[ -f $OUT ]] && cat "$OUT" && echo; echo "$section"; } >"$OUT.tmp"
+        mv "$OUT.tmp" "$OUT"
+    fi
+}
+
 write_report() {
     local table commit load_before=$1 load_after=$2
     commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -486,16 +503,7 @@ Goals (issue 16): $TARGETS
 <!-- results:end -->
 EOF
     )
-    if [[ -f $OUT ]] && grep -q '<!-- results:begin' "$OUT"; then
-        awk -v section="$section" '
-            /<!-- results:begin/ { print section; skipping = 1; next }
-            /<!-- results:end/ { skipping = 0; next }
-            !skipping { print }' "$OUT" >"$OUT.tmp"
-        mv "$OUT.tmp" "$OUT"
-    else
-        { [[ -f $OUT ]] && cat "$OUT" && echo; echo "$section"; } >"$OUT.tmp"
-        mv "$OUT.tmp" "$OUT"
-    fi
+    write_section results "$section"
     log "wrote $OUT"
 }
 
