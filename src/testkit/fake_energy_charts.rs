@@ -1,6 +1,6 @@
 //! A fake Energy-Charts API: real HTTP on a local port, its `/price`
 //! wire format, the demo market's day shape per bidding zone, a call log
-//! and scripted faults (see [`FakeMarket`]).
+//! and scripted faults (see [`FakeMarket`](super::fake_market::FakeMarket)).
 //!
 //! What it understands: `GET /price?bzn=DE-LU&start=…&end=…` where `start`
 //! and `end` are unix seconds, ISO dates (Europe/Berlin days; `end` is
@@ -12,10 +12,8 @@
 //! instant is a 422, as FastAPI answers.
 
 use std::ops::Deref;
-use std::sync::Arc;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,45 +22,29 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Europe::Berlin;
 use serde_json::json;
 
-use super::fake_market::{FakeMarket, Shared};
-use super::fake_server::{self, Running, local_address};
+use super::fake_market::{MarketServer, Shared};
 use crate::pool::days::{local_date, local_midnight};
 use crate::upstream::market::Market;
 
 /// A running fake Energy-Charts server. Stops when dropped; derefs to its
-/// [`FakeMarket`] (clock, faults, call log, prices).
-pub struct FakeEnergyCharts {
-    url: String,
-    state: Shared,
-    _server: Running,
-}
+/// [`MarketServer`] (URL) and through it to its [`FakeMarket`](super::fake_market::FakeMarket) (clock,
+/// faults, call log, prices).
+pub struct FakeEnergyCharts(MarketServer);
 
 impl Deref for FakeEnergyCharts {
-    type Target = FakeMarket;
+    type Target = MarketServer;
 
-    fn deref(&self) -> &FakeMarket {
-        &self.state
+    fn deref(&self) -> &MarketServer {
+        &self.0
     }
 }
 
 impl FakeEnergyCharts {
     /// A fake on 127.0.0.1 at a free port, its clock running from real time.
     pub async fn start() -> std::io::Result<FakeEnergyCharts> {
-        let state = Arc::new(FakeMarket::new());
-        let app = Router::new()
-            .route("/price", get(price))
-            .with_state(state.clone());
-        let server = fake_server::serve(local_address(), app, "energy-charts").await?;
-        Ok(FakeEnergyCharts {
-            url: format!("http://{}", server.address),
-            state,
-            _server: server,
-        })
-    }
-
-    /// The base URL (what `--energy-charts-url` takes).
-    pub fn url(&self) -> &str {
-        &self.url
+        MarketServer::start("/price", get(price), "energy-charts")
+            .await
+            .map(FakeEnergyCharts)
     }
 }
 

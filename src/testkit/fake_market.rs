@@ -4,14 +4,17 @@
 //! own clock), scripted faults and the call log.
 //! Each fake speaks its own wire format on top of this.
 
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use chrono::{DateTime, Days, Utc};
 
-use super::fake_server::{Script, lock};
+use super::fake_server::{self, Running, Script, local_address, lock};
 use crate::clock::Clock;
 use crate::pool::Resolution;
 use crate::pool::days::local_date;
@@ -260,3 +263,44 @@ pub fn exchange_rate(currency: &str) -> f64 {
 
 /// The state a fake's handlers share.
 pub(crate) type Shared = Arc<FakeMarket>;
+
+/// A market fake's running server (each fake wraps one and adds its wire
+/// format's route). Stops when dropped; derefs to its [`FakeMarket`]
+/// (clock, faults, call log, prices).
+pub struct MarketServer {
+    url: String,
+    state: Shared,
+    _server: Running,
+}
+
+impl Deref for MarketServer {
+    type Target = FakeMarket;
+
+    fn deref(&self) -> &FakeMarket {
+        &self.state
+    }
+}
+
+impl MarketServer {
+    /// Serves `path` with `handler` on 127.0.0.1 at a free port, the
+    /// fake's clock running from real time; `name` for its warnings.
+    pub(crate) async fn start(
+        path: &str,
+        handler: MethodRouter<Shared>,
+        name: &'static str,
+    ) -> std::io::Result<MarketServer> {
+        let state = Arc::new(FakeMarket::new());
+        let app = Router::new().route(path, handler).with_state(state.clone());
+        let server = fake_server::serve(local_address(), app, name).await?;
+        Ok(MarketServer {
+            url: format!("http://{}", server.address),
+            state,
+            _server: server,
+        })
+    }
+
+    /// The base URL (what `--energy-charts-url` or `--nordpool-url` takes).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}

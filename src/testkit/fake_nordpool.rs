@@ -1,6 +1,6 @@
 //! A fake Nord Pool data portal: real HTTP on a local port, its
 //! `DayAheadPrices` wire format, the demo market's day shape per delivery
-//! area, a call log and scripted faults (see [`FakeMarket`]).
+//! area, a call log and scripted faults (see [`FakeMarket`](super::fake_market::FakeMarket)).
 //!
 //! What it understands: `GET /api/DayAheadPrices?date=YYYY-MM-DD&market=DayAhead&deliveryArea=GER&currency=EUR`,
 //! one CET delivery day per call, areas `GER`, `AT`, `NL`, `BE`, `FR`,
@@ -10,10 +10,8 @@
 //! no body; a bad parameter is a 400.
 
 use std::ops::Deref;
-use std::sync::Arc;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,45 +20,29 @@ use chrono::{NaiveDate, SecondsFormat};
 use chrono_tz::Europe::Berlin;
 use serde_json::{Value, json};
 
-use super::fake_market::{self, FakeMarket, Shared};
-use super::fake_server::{self, Running, local_address};
+use super::fake_market::{self, MarketServer, Shared};
 use crate::pool::days::local_day;
 use crate::upstream::market::Market;
 
 /// A running fake Nord Pool server. Stops when dropped; derefs to its
-/// [`FakeMarket`] (clock, faults, call log, prices).
-pub struct FakeNordPool {
-    url: String,
-    state: Shared,
-    _server: Running,
-}
+/// [`MarketServer`] (URL) and through it to its [`FakeMarket`](super::fake_market::FakeMarket) (clock,
+/// faults, call log, prices).
+pub struct FakeNordPool(MarketServer);
 
 impl Deref for FakeNordPool {
-    type Target = FakeMarket;
+    type Target = MarketServer;
 
-    fn deref(&self) -> &FakeMarket {
-        &self.state
+    fn deref(&self) -> &MarketServer {
+        &self.0
     }
 }
 
 impl FakeNordPool {
     /// A fake on 127.0.0.1 at a free port, its clock running from real time.
     pub async fn start() -> std::io::Result<FakeNordPool> {
-        let state = Arc::new(FakeMarket::new());
-        let app = Router::new()
-            .route("/api/DayAheadPrices", get(day_ahead_prices))
-            .with_state(state.clone());
-        let server = fake_server::serve(local_address(), app, "nordpool").await?;
-        Ok(FakeNordPool {
-            url: format!("http://{}", server.address),
-            state,
-            _server: server,
-        })
-    }
-
-    /// The base URL (what `--nordpool-url` takes).
-    pub fn url(&self) -> &str {
-        &self.url
+        MarketServer::start("/api/DayAheadPrices", get(day_ahead_prices), "nordpool")
+            .await
+            .map(FakeNordPool)
     }
 }
 
