@@ -130,6 +130,43 @@ pub const EARLIEST_START_SECONDS: i64 = -30_610_224_000;
 pub const END_OF_STARTS_SECONDS: i64 = 253_370_764_800;
 
 impl Interval {
+    /// An interval with these fields; `validate` says whether the pool takes it.
+    pub fn new(
+        starts_at: DateTime<Utc>,
+        resolution: Resolution,
+        total: f64,
+        energy: f64,
+        tax: f64,
+        level: Option<PriceLevel>,
+    ) -> Interval {
+        Interval {
+            starts_at,
+            resolution,
+            total,
+            energy,
+            tax,
+            level,
+        }
+    }
+
+    /// The start of the slot.
+    #[inline]
+    pub fn starts_at(&self) -> DateTime<Utc> {
+        self.starts_at
+    }
+
+    /// The start as unix seconds: what the index and comparisons need,
+    /// without building a `DateTime`.
+    #[inline]
+    pub fn start_seconds(&self) -> i64 {
+        self.starts_at.timestamp()
+    }
+
+    /// Moves the slot to start at `starts_at`.
+    pub fn set_starts_at(&mut self, starts_at: DateTime<Utc>) {
+        self.starts_at = starts_at;
+    }
+
     /// The end of the slot (exclusive).
     pub fn ends_at(&self) -> DateTime<Utc> {
         self.starts_at + self.resolution.duration()
