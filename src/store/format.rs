@@ -274,12 +274,12 @@ impl GroupV1 {
             match runs.last_mut() {
                 Some(run)
                     if run.minutes == interval.resolution
-                        && run_end == Some(interval.starts_at) =>
+                        && run_end == Some(interval.starts_at()) =>
                 {
                     run.rows.push(row);
                 }
                 _ => runs.push(RunV1 {
-                    start: interval.starts_at,
+                    start: interval.starts_at(),
                     minutes: interval.resolution,
                     rows: vec![row],
                 }),
@@ -310,14 +310,14 @@ impl GroupV1 {
                             run.start
                         ))
                     })?;
-                intervals.push(Interval {
+                intervals.push(Interval::new(
                     starts_at,
-                    resolution: run.minutes,
-                    total: row.total,
-                    energy: row.energy,
-                    tax: row.tax,
-                    level: row.level,
-                });
+                    run.minutes,
+                    row.total,
+                    row.energy,
+                    row.tax,
+                    row.level,
+                ));
             }
         }
         Ok(GroupSnapshot {

@@ -14,19 +14,21 @@ fn a_snapshot_reads_back_exactly_as_it_was_written() {
     let mut pool = fixtures::pool("home-1", 300, 7);
     // An hourly day before the switch, a gap, no levels, odd prices.
     let hourly: Vec<Interval> = (0..24)
-        .map(|h| Interval {
-            starts_at: Utc.with_ymd_and_hms(2025, 9, 29, 22, 0, 0).unwrap() + Duration::hours(h),
-            resolution: Resolution::Hour,
-            total: -0.0123456789012345 * h as f64,
-            energy: 1e-17,
-            tax: 123456.789,
-            level: if h % 2 == 0 {
-                None
-            } else {
-                Some(PriceLevel::VeryExpensive)
-            },
+        .map(|h| {
+            Interval::new(
+                Utc.with_ymd_and_hms(2025, 9, 29, 22, 0, 0).unwrap() + Duration::hours(h),
+                Resolution::Hour,
+                -0.0123456789012345 * h as f64,
+                1e-17,
+                123456.789,
+                if h % 2 == 0 {
+                    None
+                } else {
+                    Some(PriceLevel::VeryExpensive)
+                },
+            )
         })
-        .filter(|iv| iv.starts_at.timestamp() % 7200 != 0 || iv.total == 0.0)
+        .filter(|iv| iv.starts_at().timestamp() % 7200 != 0 || iv.total == 0.0)
         .collect();
     pool.add(hourly, saved_at(), saved_at()).unwrap();
     let snapshot = pool.snapshot();
@@ -296,14 +298,7 @@ mod properties {
                         } else {
                             Resolution::QuarterHour
                         };
-                        let interval = Interval {
-                            starts_at: start,
-                            resolution,
-                            total,
-                            energy,
-                            tax,
-                            level,
-                        };
+                        let interval = Interval::new(start, resolution, total, energy, tax, level);
                         start = interval.ends_at();
                         interval
                     })
