@@ -26,7 +26,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
@@ -297,27 +297,35 @@ impl GroupV1 {
         let mut intervals = Vec::with_capacity(n_rows);
         for run in self.runs {
             let step = run.minutes.seconds();
+            let start = run.start.timestamp();
+            // A start with a fraction of a second keeps it, so the pool
+            // rejects the file as off the grid as it always did.
+            let fraction = run.start.nanosecond() != 0;
             for (pos, row) in run.rows.into_iter().enumerate() {
                 // Checked: a start near the end of time must not panic.
-                let starts_at = i64::try_from(pos)
+                let seconds = i64::try_from(pos)
                     .ok()
                     .and_then(|pos| pos.checked_mul(step))
-                    .and_then(TimeDelta::try_seconds)
-                    .and_then(|offset| run.start.checked_add_signed(offset))
-                    .ok_or_else(|| {
-                        DecodeError::WrongShape(format!(
-                            "run starting at {} runs past the representable time",
-                            run.start
-                        ))
-                    })?;
-                intervals.push(Interval::new(
-                    starts_at,
-                    run.minutes,
-                    row.total,
-                    row.energy,
-                    row.tax,
-                    row.level,
-                ));
+                    .and_then(|offset| start.checked_add(offset));
+                let (total, energy, tax, level) = (row.total, row.energy, row.tax, row.level);
+                let interval = seconds.and_then(|seconds| {
+                    Interval::at_seconds(seconds, run.minutes, total, energy, tax, level)
+                });
+                let Some(mut interval) = interval else {
+                    return Err(DecodeError::WrongShape(format!(
+                        "run starting at {} runs past the representable time",
+                        run.start
+                    )));
+                };
+                if fraction {
+                    let seconds = interval.start_seconds();
+                    if let Some(starts_at) =
+                        DateTime::from_timestamp(seconds, run.start.nanosecond())
+                    {
+                        interval.set_starts_at(starts_at);
+                    }
+                }
+                intervals.push(interval);
             }
         }
         Ok(GroupSnapshot {

@@ -340,3 +340,44 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_run_starting_off_the_grid_decodes_but_does_not_restore() {
+    let pool = fixtures::pool("home-1", 3, 7);
+    let bytes = format::encode(pool.home(), &pool.snapshot(), saved_at()).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    for (start, why) in [
+        ("2025-10-25T22:00:00.5Z", "a fraction of a second"),
+        ("2025-10-25T22:07:00Z", "seven minutes"),
+    ] {
+        let moved = text.replace(
+            r#""start":"2025-10-25T22:00:00Z""#,
+            &format!(r#""start":"{start}""#),
+        );
+        assert_ne!(moved, text);
+        let decoded = format::decode(moved.as_bytes()).unwrap();
+        let starts: Vec<_> = decoded.snapshot.groups[0]
+            .intervals
+            .iter()
+            .map(Interval::starts_at)
+            .collect();
+        let first: DateTime<Utc> = start.parse().unwrap();
+        assert_eq!(starts[1] - starts[0], Duration::minutes(15), "{why}");
+        assert_eq!(starts[0].timestamp(), first.timestamp(), "{why}");
+        let restored = Pool::restore(
+            decoded.home,
+            pool.config().clone(),
+            decoded.snapshot,
+            saved_at(),
+        );
+        assert!(
+            matches!(
+                restored,
+                Err(crate::pool::PoolError::Interval(
+                    crate::pool::IntervalError::OffGrid { .. }
+                ))
+            ),
+            "{why}: {restored:?}"
+        );
+    }
+}
