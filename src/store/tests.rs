@@ -136,6 +136,22 @@ fn broken_files_are_told_apart() {
                 .into_bytes(),
             |e| matches!(e, DecodeError::WrongShape(_)),
         ),
+        (
+            "level code as a number",
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen(",\"N\"]", ",78]", 1)
+                .into_bytes(),
+            |e| matches!(e, DecodeError::WrongShape(_)),
+        ),
+        (
+            "level code as an array of its bytes",
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen(",\"N\"]", ",[78]]", 1)
+                .into_bytes(),
+            |e| matches!(e, DecodeError::WrongShape(_)),
+        ),
     ];
     for (name, bytes, expected) in cases {
         match format::decode(&bytes) {
