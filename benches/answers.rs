@@ -21,7 +21,7 @@ fn two_days() -> Vec<Interval> {
 
 fn answers(c: &mut Criterion) {
     let intervals = two_days();
-    let start = intervals[0].starts_at;
+    let start = intervals[0].starts_at();
     let end = intervals[intervals.len() - 1].ends_at();
     let zone = chrono_tz::Europe::Berlin;
     for (name, contiguous) in [

@@ -66,14 +66,14 @@ fn instant(secs: i64) -> DateTime<Utc> {
 
 fn interval(secs: i64, resolution: Resolution) -> Interval {
     let price = (secs / 900 % 97) as f64 / 100.0;
-    Interval {
-        starts_at: instant(secs),
+    Interval::new(
+        instant(secs),
         resolution,
-        total: price,
-        energy: price * 0.7,
-        tax: price * 0.3,
-        level: Some(PriceLevel::Normal),
-    }
+        price,
+        price * 0.7,
+        price * 0.3,
+        Some(PriceLevel::Normal),
+    )
 }
 
 /// `n` consecutive intervals of `resolution` from `from`.
@@ -104,7 +104,7 @@ fn pool_of(from: i64, n: usize, resolution: Resolution) -> (Pool, DateTime<Utc>)
     );
     let per_day = (86_400 / resolution.seconds()) as usize;
     let all = series(from, n, resolution);
-    let now = all.last().expect("n > 0").starts_at;
+    let now = all.last().expect("n > 0").starts_at();
     for (day, chunk) in all.chunks(per_day).enumerate() {
         let fetched_at = instant(from + day as i64 * 86_400);
         pool.add(chunk.to_vec(), fetched_at, now)
@@ -117,7 +117,7 @@ fn pool_of(from: i64, n: usize, resolution: Resolution) -> (Pool, DateTime<Utc>)
 fn baseline_of(pool: &Pool) -> BTreeMap<i64, Interval> {
     pool.range(instant(0), instant(4_000_000_000))
         .expect("non-empty range")
-        .map(|iv| (iv.starts_at.timestamp(), *iv))
+        .map(|iv| (iv.starts_at().timestamp(), *iv))
         .collect()
 }
 
@@ -198,7 +198,7 @@ fn bench_point(c: &mut Criterion) {
     let (pool, _) = pool_of(QUARTER_ERA, 960, Resolution::QuarterHour);
     let baseline = baseline_of(&pool);
     // Cycle through every cached instant so the lookup is not one hot address.
-    let instants: Vec<DateTime<Utc>> = baseline.values().map(|iv| iv.starts_at).collect();
+    let instants: Vec<DateTime<Utc>> = baseline.values().map(|iv| iv.starts_at()).collect();
     let mut i = 0;
     group.bench_function("get_960", |b| {
         b.iter(|| {

@@ -36,7 +36,7 @@ fn json_of(intervals: &[Interval]) -> IntervalsJson<'_> {
         home_id: "bench-00042",
         currency: "EUR",
         zone: chrono_tz::Europe::Berlin,
-        start: intervals[0].starts_at,
+        start: intervals[0].starts_at(),
         end: intervals[intervals.len() - 1].ends_at(),
         intervals,
         complete: true,

@@ -237,7 +237,7 @@ impl Tariff {
         let window_charges: f64 = if self.windows.is_empty() {
             0.0
         } else {
-            let local = spot.starts_at.with_timezone(&zone);
+            let local = spot.starts_at().with_timezone(&zone);
             // Both 02:00s of a fall-back day read 02:00: the clock is what a grid fee follows.
             let minute = (local.hour() * 60 + local.minute()) as u16;
             self.windows
@@ -247,14 +247,14 @@ impl Tariff {
                 .sum()
         };
         let total = (energy + self.charges + window_charges) * (1.0 + self.tax);
-        Interval {
-            starts_at: spot.starts_at,
-            resolution: spot.resolution,
+        Interval::new(
+            spot.starts_at(),
+            spot.resolution,
             total,
             energy,
-            tax: total - energy,
-            level: spot.level,
-        }
+            total - energy,
+            spot.level,
+        )
     }
 }
 
@@ -267,14 +267,14 @@ mod tests {
     use crate::pool::{PriceLevel, Resolution};
 
     fn spot(starts_at: DateTime<Utc>, price: f64) -> Interval {
-        Interval {
+        Interval::new(
             starts_at,
-            resolution: Resolution::QuarterHour,
-            total: price,
-            energy: price,
-            tax: 0.0,
-            level: Some(PriceLevel::Cheap),
-        }
+            Resolution::QuarterHour,
+            price,
+            price,
+            0.0,
+            Some(PriceLevel::Cheap),
+        )
     }
 
     fn at(text: &str) -> ClockTime {
@@ -315,7 +315,7 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2025, 6, 10, 10, 0, 0).unwrap();
         let out = Tariff::default().apply(&spot(t, 0.0873), Berlin);
         assert_eq!((out.total, out.energy, out.tax), (0.0873, 0.0873, 0.0));
-        assert_eq!(out.starts_at, t);
+        assert_eq!(out.starts_at(), t);
         assert_eq!(out.resolution, Resolution::QuarterHour);
         assert_eq!(out.level, Some(PriceLevel::Cheap));
     }

@@ -177,9 +177,9 @@ impl DayChart<'_> {
                 text,
                 "; lowest {} {currency}/kWh at {}, highest {} {currency}/kWh at {}",
                 min.total,
-                self.clock(min.starts_at),
+                self.clock(min.starts_at()),
                 max.total,
-                self.clock(max.starts_at)
+                self.clock(max.starts_at())
             );
         }
         if let Some((start, end, mean)) = window {
@@ -259,11 +259,11 @@ impl DayChart<'_> {
         let mut previous_end: Option<DateTime<Utc>> = None;
         for interval in self.intervals {
             let (x0, x1, y) = (
-                scale.x(interval.starts_at),
+                scale.x(interval.starts_at()),
                 scale.x(interval.ends_at()),
                 scale.y(interval.total),
             );
-            let verb = if previous_end == Some(interval.starts_at) {
+            let verb = if previous_end == Some(interval.starts_at()) {
                 'L'
             } else {
                 'M'

@@ -125,7 +125,7 @@ pub fn cheapest_upcoming(
     duration: TimeDelta,
 ) -> Option<Window> {
     let upcoming = &intervals[intervals.partition_point(|i| i.ends_at() <= now)..];
-    let (start, end) = (upcoming.first()?.starts_at, upcoming.last()?.ends_at());
+    let (start, end) = (upcoming.first()?.starts_at(), upcoming.last()?.ends_at());
     let query = WindowQuery {
         duration,
         contiguous: true,
@@ -159,7 +159,7 @@ fn best_window(intervals: &[Interval], target: i64, highest: bool) -> Option<(us
         }
         while covered < target
             && to < intervals.len()
-            && (to == from || intervals[to].starts_at == intervals[to - 1].ends_at())
+            && (to == from || intervals[to].starts_at() == intervals[to - 1].ends_at())
         {
             sum += weight(&intervals[to], highest);
             covered += seconds(&intervals[to]);
@@ -186,7 +186,7 @@ fn best_slots(intervals: &[Interval], target: i64, highest: bool) -> Option<Vec<
         } else {
             a.total.total_cmp(&b.total)
         };
-        by_price.then(a.starts_at.cmp(&b.starts_at))
+        by_price.then(a.starts_at().cmp(&b.starts_at()))
     });
     let mut remaining = target;
     let mut picked = Vec::new();
@@ -202,7 +202,7 @@ fn best_slots(intervals: &[Interval], target: i64, highest: bool) -> Option<Vec<
     if remaining != 0 {
         return None;
     }
-    picked.sort_by_key(|slot| slot.starts_at);
+    picked.sort_by_key(|slot| slot.starts_at());
     Some(picked)
 }
 
@@ -218,10 +218,10 @@ fn pick_of(slots: Vec<Interval>) -> Pick {
     let mut windows = Vec::new();
     let mut run_start = 0;
     for at in 1..=slots.len() {
-        if at == slots.len() || slots[at].starts_at != slots[at - 1].ends_at() {
+        if at == slots.len() || slots[at].starts_at() != slots[at - 1].ends_at() {
             let run = &slots[run_start..at];
             windows.push(Window {
-                start: run[0].starts_at,
+                start: run[0].starts_at(),
                 end: run[run.len() - 1].ends_at(),
                 mean: mean_of(run),
             });
@@ -250,7 +250,7 @@ mod tests {
     }
 
     fn search(slots: &[Interval], q: WindowQuery) -> Result<Option<Pick>, CheapestError> {
-        let start = slots[0].starts_at;
+        let start = slots[0].starts_at();
         cheapest(slots, start, slots[slots.len() - 1].ends_at(), q)
     }
 
@@ -331,7 +331,7 @@ mod tests {
         for from in 0..slots.len() {
             let mut covered = 0;
             for to in from..slots.len() {
-                if to > from && slots[to].starts_at != slots[to - 1].ends_at() {
+                if to > from && slots[to].starts_at() != slots[to - 1].ends_at() {
                     break;
                 }
                 covered += seconds(&slots[to]);
@@ -366,7 +366,7 @@ mod tests {
                     at = n;
                 }
             }
-            taken.push(left.remove(at).starts_at);
+            taken.push(left.remove(at).starts_at());
         }
         taken.sort();
         taken
@@ -402,7 +402,7 @@ mod tests {
             if count > slots.len() {
                 prop_assert_eq!(found, None);
             } else {
-                let found: Vec<DateTime<Utc>> = found.unwrap().iter().map(|s| s.starts_at).collect();
+                let found: Vec<DateTime<Utc>> = found.unwrap().iter().map(|s| s.starts_at()).collect();
                 prop_assert_eq!(found, expected);
             }
         }

@@ -35,13 +35,13 @@ pub fn hourly_means(intervals: &[Interval], zone: Tz) -> Vec<Interval> {
             at += 1;
             continue;
         }
-        let hour = local_hour_start(first.starts_at, zone);
+        let hour = local_hour_start(first.starts_at(), zone);
         // The run of quarter-hours that belong to this local hour.
         let run = intervals[at..]
             .iter()
             .take_while(|interval| {
                 interval.resolution == Resolution::QuarterHour
-                    && local_hour_start(interval.starts_at, zone) == hour
+                    && local_hour_start(interval.starts_at(), zone) == hour
             })
             .count();
         let quarters = &intervals[at..at + run];
@@ -60,21 +60,21 @@ fn whole_hour_mean(hour: DateTime<Utc>, quarters: &[Interval]) -> Option<Interva
         && quarters
             .iter()
             .zip(0..)
-            .all(|(quarter, n)| quarter.starts_at == hour + TimeDelta::minutes(15 * n));
+            .all(|(quarter, n)| quarter.starts_at() == hour + TimeDelta::minutes(15 * n));
     if !whole {
         return None;
     }
     let mean =
         |part: fn(&Interval) -> f64| super::tidy(quarters.iter().map(part).sum::<f64>() / 4.0);
     let level = quarters[0].level;
-    Some(Interval {
-        starts_at: hour,
-        resolution: Resolution::Hour,
-        total: mean(|q| q.total),
-        energy: mean(|q| q.energy),
-        tax: mean(|q| q.tax),
-        level: level.filter(|_| quarters.iter().all(|q| q.level == level)),
-    })
+    Some(Interval::new(
+        hour,
+        Resolution::Hour,
+        mean(|q| q.total),
+        mean(|q| q.energy),
+        mean(|q| q.tax),
+        level.filter(|_| quarters.iter().all(|q| q.level == level)),
+    ))
 }
 
 #[cfg(test)]
@@ -89,8 +89,8 @@ mod tests {
         let day = quarters(start, &vec![0.25; 100]);
         let hours = hourly_means(&day, berlin());
         assert_eq!(hours.len(), 25);
-        assert_eq!(hours[2].starts_at, at("2025-10-26T00:00:00Z"));
-        assert_eq!(hours[3].starts_at, at("2025-10-26T01:00:00Z"));
+        assert_eq!(hours[2].starts_at(), at("2025-10-26T00:00:00Z"));
+        assert_eq!(hours[3].starts_at(), at("2025-10-26T01:00:00Z"));
         assert!(hours.iter().all(|h| h.resolution == Resolution::Hour));
     }
 
@@ -105,21 +105,23 @@ mod tests {
     fn an_hour_missing_a_quarter_is_missing_and_hourly_slots_pass_through() {
         let start = at("2025-09-30T20:00:00Z"); // 22:00 in Berlin, hourly until midnight
         let mut slots = vec![
-            Interval {
-                resolution: Resolution::Hour,
-                ..quarters(start, &[0.5])[0]
-            },
-            Interval {
-                resolution: Resolution::Hour,
-                ..quarters(start + TimeDelta::hours(1), &[0.7])[0]
-            },
+            Interval::new(start, Resolution::Hour, 0.5, 0.5, 0.0, None),
+            Interval::new(
+                start + TimeDelta::hours(1),
+                Resolution::Hour,
+                0.7,
+                0.7,
+                0.0,
+                None,
+            ),
         ];
         let midnight = start + TimeDelta::hours(2);
         let mut day = quarters(midnight, &[0.5, 0.25, 0.25, 1.0, 1.0, 1.0, 1.0, 1.0]);
         day.remove(5); // 01:15 local is missing
         slots.extend(day);
         let hours = hourly_means(&slots, berlin());
-        let got: Vec<(DateTime<Utc>, f64)> = hours.iter().map(|h| (h.starts_at, h.total)).collect();
+        let got: Vec<(DateTime<Utc>, f64)> =
+            hours.iter().map(|h| (h.starts_at(), h.total)).collect();
         assert_eq!(
             got,
             vec![
@@ -141,10 +143,10 @@ mod tests {
         let mut out = Vec::new();
         for interval in intervals {
             if interval.resolution == Resolution::Hour {
-                out.push((interval.starts_at, interval.total));
+                out.push((interval.starts_at(), interval.total));
                 continue;
             }
-            let local = interval.starts_at.with_timezone(&zone);
+            let local = interval.starts_at().with_timezone(&zone);
             let key = (
                 local.date_naive(),
                 local.hour(),
@@ -152,8 +154,8 @@ mod tests {
             );
             let group = groups
                 .entry(key)
-                .or_insert((interval.starts_at, Vec::new()));
-            group.0 = group.0.min(interval.starts_at);
+                .or_insert((interval.starts_at(), Vec::new()));
+            group.0 = group.0.min(interval.starts_at());
             group.1.push(interval.total);
         }
         for (_, (first, totals)) in groups {
@@ -174,7 +176,7 @@ mod tests {
             let (zone, intervals) = day;
             let got: Vec<(DateTime<Utc>, f64)> = hourly_means(&intervals, zone)
                 .iter()
-                .map(|h| (h.starts_at, h.total))
+                .map(|h| (h.starts_at(), h.total))
                 .collect();
             let expected = naive(&intervals, zone);
             prop_assert_eq!(got.len(), expected.len());

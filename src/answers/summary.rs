@@ -58,8 +58,8 @@ pub fn summarize(
         let (day_start, day_end) = local_day(zone, date);
         let lo = day_start.max(start);
         let hi = day_end.min(end);
-        let from = intervals.partition_point(|interval| interval.starts_at < lo);
-        let to = intervals.partition_point(|interval| interval.starts_at < hi);
+        let from = intervals.partition_point(|interval| interval.starts_at() < lo);
+        let to = intervals.partition_point(|interval| interval.starts_at() < hi);
         let slots = &intervals[from..to];
         let known_seconds: i64 = slots.iter().map(seconds).sum();
         let mut summary = summarize_slots(date, slots);
@@ -80,7 +80,7 @@ fn summarize_slots(date: NaiveDate, slots: &[Interval]) -> DaySummary {
     for slot in slots {
         let here = Extreme {
             total: slot.total,
-            starts_at: slot.starts_at,
+            starts_at: slot.starts_at(),
         };
         if min.is_none_or(|m| slot.total < m.total) {
             min = Some(here);
@@ -137,13 +137,15 @@ pub(crate) mod tests {
         totals
             .iter()
             .zip(0..)
-            .map(|(total, n)| Interval {
-                starts_at: start + TimeDelta::minutes(15 * n),
-                resolution: Resolution::QuarterHour,
-                total: *total,
-                energy: *total,
-                tax: 0.0,
-                level: None,
+            .map(|(total, n)| {
+                Interval::new(
+                    start + TimeDelta::minutes(15 * n),
+                    Resolution::QuarterHour,
+                    *total,
+                    *total,
+                    0.0,
+                    None,
+                )
             })
             .collect()
     }
@@ -160,14 +162,7 @@ pub(crate) mod tests {
             } else {
                 Resolution::QuarterHour
             };
-            slots.push(Interval {
-                starts_at: at,
-                resolution,
-                total: *total,
-                energy: *total,
-                tax: 0.0,
-                level: None,
-            });
+            slots.push(Interval::new(at, resolution, *total, *total, 0.0, None));
             at += resolution.duration();
         }
         slots
@@ -247,12 +242,12 @@ pub(crate) mod tests {
         let mixed = summarize(
             &slots[22..34],
             berlin(),
-            slots[22].starts_at,
-            slots[34].starts_at,
+            slots[22].starts_at(),
+            slots[34].starts_at(),
         );
         assert_eq!(mixed[0].mean, Some(1.0));
         assert_eq!(
-            summarize_slots(mixed[0].date, &quarters(slots[0].starts_at, &[0.1, 0.2])).median,
+            summarize_slots(mixed[0].date, &quarters(slots[0].starts_at(), &[0.1, 0.2])).median,
             Some(0.15)
         );
         assert_eq!(mixed[1].mean, Some(0.0));
@@ -266,16 +261,16 @@ pub(crate) mod tests {
         fn summaries_equal_a_naive_computation(day in any_day()) {
             let (zone, slots) = day;
             let Some(first) = slots.first() else { return Ok(()) };
-            let start = first.starts_at;
+            let start = first.starts_at();
             let end = slots.last().unwrap().ends_at();
             for summary in summarize(&slots, zone, start, end) {
                 let mine: Vec<&Interval> = slots
                     .iter()
-                    .filter(|s| local_date(zone, s.starts_at) == summary.date)
+                    .filter(|s| local_date(zone, s.starts_at()) == summary.date)
                     .collect();
                 prop_assert_eq!(summary.count, mine.len());
                 let lowest = mine.iter().map(|s| s.total).fold(f64::INFINITY, f64::min);
-                let first_lowest = mine.iter().find(|s| s.total == lowest).map(|s| s.starts_at);
+                let first_lowest = mine.iter().find(|s| s.total == lowest).map(|s| s.starts_at());
                 prop_assert_eq!(summary.min.map(|m| m.starts_at), first_lowest);
                 let minutes: f64 = mine.iter().map(|s| f64::from(s.resolution.minutes())).sum();
                 let weighted: f64 = mine

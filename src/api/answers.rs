@@ -132,7 +132,7 @@ pub(crate) async fn cheapest_window(
             slots: slots
                 .iter()
                 .map(|slot| SlotView {
-                    starts_at: local_rfc3339(slot.starts_at, zone),
+                    starts_at: local_rfc3339(slot.starts_at(), zone),
                     ends_at: local_rfc3339(slot.ends_at(), zone),
                     total: slot.total,
                 })

@@ -125,7 +125,7 @@ async fn panel_of(
         }
     };
     let intervals = &answer.intervals;
-    let split = intervals.partition_point(|i| i.starts_at < midnight);
+    let split = intervals.partition_point(|i| i.starts_at() < midnight);
     let chart = |date, day: &[Interval]| {
         DayChart {
             home_id: &info.id,
@@ -143,7 +143,7 @@ async fn panel_of(
     }
     panel.current = intervals
         .iter()
-        .find(|i| i.starts_at <= now && now < i.ends_at())
+        .find(|i| i.starts_at() <= now && now < i.ends_at())
         .map(|i| CurrentPrice {
             total: i.total,
             level: i.level.map(|level| level.as_str()),

@@ -41,7 +41,7 @@ impl IntervalView {
     /// Renders `interval` in `zone`.
     pub(crate) fn new(interval: &Interval, zone: Tz) -> IntervalView {
         IntervalView {
-            starts_at: local_rfc3339(interval.starts_at, zone),
+            starts_at: local_rfc3339(interval.starts_at(), zone),
             ends_at: local_rfc3339(interval.ends_at(), zone),
             total: interval.total,
             energy: interval.energy,
@@ -125,7 +125,7 @@ impl RateView {
     /// Renders `interval` in `zone`.
     pub(crate) fn new(interval: &Interval, zone: Tz) -> RateView {
         RateView {
-            start: local_rfc3339(interval.starts_at, zone),
+            start: local_rfc3339(interval.starts_at(), zone),
             end: local_rfc3339(interval.ends_at(), zone),
             value: interval.total,
         }

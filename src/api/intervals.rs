@@ -161,7 +161,7 @@ pub(crate) async fn current(State(state): State<ApiState>, request: HomeRequest)
         let found: Option<&Interval> = answer
             .intervals
             .iter()
-            .find(|interval| interval.starts_at <= now && now < interval.ends_at());
+            .find(|interval| interval.starts_at() <= now && now < interval.ends_at());
         let Some(interval) = found else {
             return Err(match answer.shortfall() {
                 None => ApiError::NoCurrentInterval(now),

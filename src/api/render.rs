@@ -175,7 +175,7 @@ fn write_interval_objects(
         out.extend_from_slice(if n > 0 { b",{\"" } else { b"{\"" });
         out.extend_from_slice(start_key.as_bytes());
         out.extend_from_slice(b"\":\"");
-        timestamps.write(out, interval.starts_at);
+        timestamps.write(out, interval.starts_at());
         out.extend_from_slice(b"\",\"");
         out.extend_from_slice(end_key.as_bytes());
         out.extend_from_slice(b"\":\"");
@@ -425,13 +425,15 @@ mod tests {
         intervals[7].total = 123_456_789.125;
         intervals[8].level = Some(PriceLevel::VeryExpensive);
         let hourly_start = fixtures::day_start() - chrono::TimeDelta::days(30);
-        intervals.extend((0..3).map(|n| Interval {
-            starts_at: hourly_start + chrono::TimeDelta::hours(n),
-            resolution: Resolution::Hour,
-            total: 0.3,
-            energy: 0.2,
-            tax: 0.1,
-            level: Some(PriceLevel::Cheap),
+        intervals.extend((0..3).map(|n| {
+            Interval::new(
+                hourly_start + chrono::TimeDelta::hours(n),
+                Resolution::Hour,
+                0.3,
+                0.2,
+                0.1,
+                Some(PriceLevel::Cheap),
+            )
         }));
         intervals
     }

@@ -84,16 +84,16 @@ impl HomeState {
         } = *input;
         let slot = |interval: &Interval| Slot {
             total: interval.total,
-            starts_at: local_rfc3339(interval.starts_at, zone),
+            starts_at: local_rfc3339(interval.starts_at(), zone),
             ends_at: local_rfc3339(interval.ends_at(), zone),
         };
         let current = intervals
             .iter()
-            .find(|i| i.starts_at <= now && now < i.ends_at());
-        let next = intervals.iter().find(|i| i.starts_at > now);
+            .find(|i| i.starts_at() <= now && now < i.ends_at());
+        let next = intervals.iter().find(|i| i.starts_at() > now);
         let today: Vec<&Interval> = intervals
             .iter()
-            .filter(|i| i.starts_at < input.today_end)
+            .filter(|i| i.starts_at() < input.today_end)
             .collect();
         HomeState {
             current: current.map(slot),
@@ -113,8 +113,8 @@ pub fn next_boundary(intervals: &[Interval], now: DateTime<Utc>) -> Option<DateT
     intervals
         .iter()
         .map(|i| {
-            if i.starts_at > now {
-                i.starts_at
+            if i.starts_at() > now {
+                i.starts_at()
             } else {
                 i.ends_at()
             }
@@ -145,7 +145,7 @@ fn day_stats(intervals: &[&Interval]) -> Option<DayStats> {
 pub fn prices_payload(home_id: &str, intervals: &[Interval]) -> Vec<u8> {
     let rows: Vec<(i64, f64)> = intervals
         .iter()
-        .map(|i| (i.starts_at.timestamp(), i.total))
+        .map(|i| (i.starts_at().timestamp(), i.total))
         .collect();
     let mut n_rows = rows.len();
     loop {
@@ -173,14 +173,7 @@ mod tests {
     use crate::pool::{PriceLevel, Resolution};
 
     fn quarter(start: DateTime<Utc>, total: f64) -> Interval {
-        Interval {
-            starts_at: start,
-            resolution: Resolution::QuarterHour,
-            total,
-            energy: total,
-            tax: 0.0,
-            level: None,
-        }
+        Interval::new(start, Resolution::QuarterHour, total, total, 0.0, None)
     }
 
     fn day(start: DateTime<Utc>, totals: &[f64]) -> Vec<Interval> {

@@ -67,7 +67,7 @@ impl Pool {
         // An interval that began before the first slot may still cover it.
         let mut before = None;
         if let Some(interval) = self.covering(slot_start(slot))
-            && interval.starts_at < slot_start(slot)
+            && interval.starts_at() < slot_start(slot)
         {
             slot = slot_of_seconds(interval.ends_at().timestamp());
             before = Some(interval.resolution);

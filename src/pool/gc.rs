@@ -18,7 +18,7 @@ impl Pool {
         let before = group.intervals.len();
         let mut kept = Vec::with_capacity(before);
         for (pos, interval) in group.intervals.iter().enumerate() {
-            let slot = slot_of_seconds(interval.starts_at.timestamp());
+            let slot = slot_of_seconds(interval.start_seconds());
             if self.index.get(slot) == Some(Loc::new(group_slot, pos)) {
                 kept.push((slot, *interval));
             }
@@ -97,7 +97,7 @@ impl Pool {
             .iter()
             .enumerate()
             .filter(|(pos, interval)| {
-                let slot = slot_of_seconds(interval.starts_at.timestamp());
+                let slot = slot_of_seconds(interval.start_seconds());
                 self.index.remove_if(slot, Loc::new(group_slot, *pos))
             })
             .count()

@@ -21,9 +21,9 @@ pub struct FetchGroup {
 impl FetchGroup {
     /// Whether any interval starts in `[start, end)`. O(log n): the intervals are sorted.
     pub fn holds_any_in(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-        let first = self.intervals.partition_point(|iv| iv.starts_at < start);
+        let first = self.intervals.partition_point(|iv| iv.starts_at() < start);
         self.intervals
             .get(first)
-            .is_some_and(|iv| iv.starts_at < end)
+            .is_some_and(|iv| iv.starts_at() < end)
     }
 }

@@ -1,5 +1,7 @@
 //! One price slot and its validation.
 
+use std::fmt;
+
 use chrono::{DateTime, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -98,12 +100,17 @@ impl PriceLevel {
 /// One price slot: prices per kWh in the home's currency for
 /// `[starts_at, starts_at + resolution)`.
 ///
-/// Kept at 40 bytes: the pool holds up to tens of thousands per home and the
-/// memory budget is 64 bytes per live interval including the index.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Kept at 32 bytes: the pool holds up to tens of thousands per home (10,000
+/// homes × 960 intervals are 9.6 M of them) and the memory budget is 64 bytes
+/// per live interval including the index. The start is therefore not a
+/// 12-byte `DateTime<Utc>` but whole unix seconds packed into 6 bytes
+/// (`PackedStart`), read through `starts_at()`; serde reads and writes the
+/// same JSON as a `DateTime<Utc>` field did.
+#[derive(Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(into = "IntervalFields", from = "IntervalFields")]
 pub struct Interval {
-    /// Start, a UTC instant on the 15-minute grid.
-    pub starts_at: DateTime<Utc>,
+    /// Start, a UTC instant on the 15-minute grid once validated.
+    start: PackedStart,
     /// Slot length.
     pub resolution: Resolution,
     /// Energy plus tax.
@@ -114,6 +121,92 @@ pub struct Interval {
     pub tax: f64,
     /// Price level, where the source has one.
     pub level: Option<PriceLevel>,
+}
+
+/// An interval's start in 6 bytes: `2 × unix seconds`, plus 1 when the
+/// instant had a sub-second fraction (which `validate` rejects as off the
+/// grid), as a little-endian 48-bit two's-complement number. 47 bits of
+/// seconds cover chrono's whole range (±262,143 years), so every
+/// `DateTime<Utc>` a source can produce is kept, to the second.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PackedStart([u8; 6]);
+
+impl PackedStart {
+    fn new(instant: DateTime<Utc>) -> PackedStart {
+        PackedStart::pack(instant.timestamp() * 2 + i64::from(instant.nanosecond() != 0))
+    }
+
+    /// Whole `seconds`, which the caller keeps within chrono's range.
+    fn from_seconds(seconds: i64) -> PackedStart {
+        PackedStart::pack(seconds * 2)
+    }
+
+    fn pack(packed: i64) -> PackedStart {
+        let bytes = packed.to_le_bytes();
+        PackedStart([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]])
+    }
+
+    #[inline]
+    fn packed(self) -> i64 {
+        let [a, b, c, d, e, f] = self.0;
+        // Shift the sign bit of the 48-bit number into place, then back.
+        (i64::from_le_bytes([a, b, c, d, e, f, 0, 0]) << 16) >> 16
+    }
+
+    #[inline]
+    fn seconds(self) -> i64 {
+        self.packed() >> 1
+    }
+
+    #[inline]
+    fn has_fraction(self) -> bool {
+        self.packed() & 1 != 0
+    }
+}
+
+/// The serde form of an `Interval`: the fields and their order as they were
+/// when the start was a `DateTime<Utc>` field, so JSON bodies and snapshot
+/// files are unchanged.
+#[derive(Serialize, Deserialize)]
+struct IntervalFields {
+    starts_at: DateTime<Utc>,
+    resolution: Resolution,
+    total: f64,
+    energy: f64,
+    tax: f64,
+    level: Option<PriceLevel>,
+}
+
+impl From<Interval> for IntervalFields {
+    fn from(interval: Interval) -> IntervalFields {
+        IntervalFields {
+            starts_at: interval.starts_at(),
+            resolution: interval.resolution,
+            total: interval.total,
+            energy: interval.energy,
+            tax: interval.tax,
+            level: interval.level,
+        }
+    }
+}
+
+impl From<IntervalFields> for Interval {
+    fn from(f: IntervalFields) -> Interval {
+        Interval::new(f.starts_at, f.resolution, f.total, f.energy, f.tax, f.level)
+    }
+}
+
+impl fmt::Debug for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interval")
+            .field("starts_at", &self.starts_at())
+            .field("resolution", &self.resolution)
+            .field("total", &self.total)
+            .field("energy", &self.energy)
+            .field("tax", &self.tax)
+            .field("level", &self.level)
+            .finish()
+    }
 }
 
 /// Seconds in one quarter-hour: the grid every interval start lies on.
@@ -130,23 +223,86 @@ pub const EARLIEST_START_SECONDS: i64 = -30_610_224_000;
 pub const END_OF_STARTS_SECONDS: i64 = 253_370_764_800;
 
 impl Interval {
+    /// An interval with these fields; `validate` says whether the pool takes it.
+    pub fn new(
+        starts_at: DateTime<Utc>,
+        resolution: Resolution,
+        total: f64,
+        energy: f64,
+        tax: f64,
+        level: Option<PriceLevel>,
+    ) -> Interval {
+        Interval {
+            start: PackedStart::new(starts_at),
+            resolution,
+            total,
+            energy,
+            tax,
+            level,
+        }
+    }
+
+    /// An interval starting `seconds` after the Unix epoch, or `None` past
+    /// the instants a `DateTime<Utc>` can hold. Snapshot decoding builds
+    /// every start this way: adding to a `DateTime` per row cost more than
+    /// the row's numbers.
+    pub fn at_seconds(
+        seconds: i64,
+        resolution: Resolution,
+        total: f64,
+        energy: f64,
+        tax: f64,
+        level: Option<PriceLevel>,
+    ) -> Option<Interval> {
+        let representable =
+            DateTime::<Utc>::MIN_UTC.timestamp()..=DateTime::<Utc>::MAX_UTC.timestamp();
+        representable.contains(&seconds).then(|| Interval {
+            start: PackedStart::from_seconds(seconds),
+            resolution,
+            total,
+            energy,
+            tax,
+            level,
+        })
+    }
+
+    /// The start of the slot, to the second (a sub-second fraction, which
+    /// `validate` rejects, is dropped here).
+    #[inline]
+    pub fn starts_at(&self) -> DateTime<Utc> {
+        // Every packed value came from a `DateTime<Utc>`, so it is in range.
+        DateTime::from_timestamp(self.start.seconds(), 0).unwrap_or_default()
+    }
+
+    /// The start as unix seconds: what the index and comparisons need,
+    /// without building a `DateTime`.
+    #[inline]
+    pub fn start_seconds(&self) -> i64 {
+        self.start.seconds()
+    }
+
+    /// Moves the slot to start at `starts_at`.
+    pub fn set_starts_at(&mut self, starts_at: DateTime<Utc>) {
+        self.start = PackedStart::new(starts_at);
+    }
+
     /// The end of the slot (exclusive).
     pub fn ends_at(&self) -> DateTime<Utc> {
-        self.starts_at + self.resolution.duration()
+        self.starts_at() + self.resolution.duration()
     }
 
     /// Checks what the pool relies on: a start on the 15-minute grid (whole
     /// seconds, no fraction) in years 1000 through 9998, and finite prices.
     pub fn validate(&self) -> Result<(), IntervalError> {
-        let secs = self.starts_at.timestamp();
+        let secs = self.start.seconds();
         if !(EARLIEST_START_SECONDS..END_OF_STARTS_SECONDS).contains(&secs) {
             return Err(IntervalError::OutOfRange {
-                starts_at: self.starts_at,
+                starts_at: self.starts_at(),
             });
         }
-        if secs.rem_euclid(QUARTER_SECONDS) != 0 || self.starts_at.nanosecond() != 0 {
+        if secs.rem_euclid(QUARTER_SECONDS) != 0 || self.start.has_fraction() {
             return Err(IntervalError::OffGrid {
-                starts_at: self.starts_at,
+                starts_at: self.starts_at(),
             });
         }
         for (field, value) in [
@@ -156,7 +312,7 @@ impl Interval {
         ] {
             if !value.is_finite() {
                 return Err(IntervalError::NonFinite {
-                    starts_at: self.starts_at,
+                    starts_at: self.starts_at(),
                     field,
                 });
             }
@@ -187,23 +343,72 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(h: u32, m: u32, s: u32) -> Interval {
-        Interval {
-            starts_at: Utc.with_ymd_and_hms(2025, 10, 26, h, m, s).unwrap(),
-            resolution: Resolution::QuarterHour,
-            total: 0.3,
-            energy: 0.2,
-            tax: 0.1,
-            level: Some(PriceLevel::Normal),
-        }
+        Interval::new(
+            Utc.with_ymd_and_hms(2025, 10, 26, h, m, s).unwrap(),
+            Resolution::QuarterHour,
+            0.3,
+            0.2,
+            0.1,
+            Some(PriceLevel::Normal),
+        )
     }
 
     #[test]
     fn interval_stays_within_its_memory_budget() {
         assert!(
-            std::mem::size_of::<Interval>() <= 40,
+            std::mem::size_of::<Interval>() <= 32,
             "{}",
             std::mem::size_of::<Interval>()
         );
+    }
+
+    #[test]
+    fn serde_reads_and_writes_the_json_of_a_datetime_field() {
+        // What the derive wrote while `starts_at` was a `DateTime<Utc>` field:
+        // API bodies and schema-0 snapshot files hold exactly this.
+        let json = r#"{"starts_at":"2025-10-26T14:45:00Z","resolution":15,"total":0.3,"energy":0.2,"tax":0.1,"level":"NORMAL"}"#;
+        assert_eq!(serde_json::to_string(&at(14, 45, 0)).unwrap(), json);
+        assert_eq!(
+            serde_json::from_str::<Interval>(json).unwrap(),
+            at(14, 45, 0)
+        );
+        let mut hour = at(14, 0, 0);
+        hour.resolution = Resolution::Hour;
+        hour.level = None;
+        let json = r#"{"starts_at":"2025-10-26T14:00:00Z","resolution":60,"total":0.3,"energy":0.2,"tax":0.1,"level":null}"#;
+        assert_eq!(serde_json::to_string(&hour).unwrap(), json);
+        assert_eq!(serde_json::from_str::<Interval>(json).unwrap(), hour);
+    }
+
+    #[test]
+    fn the_packed_start_keeps_every_second_of_chronos_range() {
+        for secs in [
+            EARLIEST_START_SECONDS,
+            END_OF_STARTS_SECONDS - 900,
+            -1,
+            0,
+            DateTime::<Utc>::MIN_UTC.timestamp(),
+            DateTime::<Utc>::MAX_UTC.timestamp(),
+        ] {
+            let mut interval = at(0, 0, 0);
+            interval.set_starts_at(DateTime::from_timestamp(secs, 0).unwrap());
+            assert_eq!(interval.start_seconds(), secs);
+            assert_eq!(interval.starts_at().timestamp(), secs);
+            let same =
+                Interval::at_seconds(secs, interval.resolution, 0.3, 0.2, 0.1, interval.level);
+            assert_eq!(same, Some(interval));
+        }
+        let max = DateTime::<Utc>::MAX_UTC.timestamp();
+        assert_eq!(
+            Interval::at_seconds(max + 1, Resolution::Hour, 0.0, 0.0, 0.0, None),
+            None
+        );
+        let mut fraction = at(14, 45, 0);
+        fraction.set_starts_at(fraction.starts_at() + Duration::nanoseconds(1));
+        assert!(matches!(
+            fraction.validate(),
+            Err(IntervalError::OffGrid { .. })
+        ));
     }
 
     #[test]
@@ -234,20 +439,20 @@ mod tests {
     #[test]
     fn starts_outside_four_digit_years_are_rejected() {
         let mut early = at(0, 0, 0);
-        early.starts_at = DateTime::from_timestamp(EARLIEST_START_SECONDS - 900, 0).unwrap();
+        early.set_starts_at(DateTime::from_timestamp(EARLIEST_START_SECONDS - 900, 0).unwrap());
         assert!(matches!(
             early.validate(),
             Err(IntervalError::OutOfRange { .. })
         ));
-        early.starts_at = DateTime::from_timestamp(EARLIEST_START_SECONDS, 0).unwrap();
+        early.set_starts_at(DateTime::from_timestamp(EARLIEST_START_SECONDS, 0).unwrap());
         assert!(early.validate().is_ok());
         let mut late = at(0, 0, 0);
-        late.starts_at = DateTime::from_timestamp(END_OF_STARTS_SECONDS, 0).unwrap();
+        late.set_starts_at(DateTime::from_timestamp(END_OF_STARTS_SECONDS, 0).unwrap());
         assert!(matches!(
             late.validate(),
             Err(IntervalError::OutOfRange { .. })
         ));
-        late.starts_at = DateTime::from_timestamp(END_OF_STARTS_SECONDS - 900, 0).unwrap();
+        late.set_starts_at(DateTime::from_timestamp(END_OF_STARTS_SECONDS - 900, 0).unwrap());
         assert!(late.validate().is_ok());
     }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::index::Loc;
-use super::{Interval, Pool, slot_of};
+use super::index::{Loc, slot_of_seconds};
+use super::{Interval, Pool};
 
 impl Pool {
     /// Verifies the invariants in the module doc; for tests and proptests.
@@ -22,15 +22,15 @@ impl Pool {
             }
             for (pos, interval) in group.intervals.iter().enumerate() {
                 interval.validate().map_err(|e| e.to_string())?;
-                match self.index.get(slot_of(interval.starts_at)) {
+                match self.index.get(slot_of_seconds(interval.start_seconds())) {
                     Some(loc) if loc == Loc::new(group_slot, pos) => {
                         n_live += 1;
-                        all.insert(slot_of(interval.starts_at), *interval);
+                        all.insert(slot_of_seconds(interval.start_seconds()), *interval);
                     }
                     _ => {
                         return Err(format!(
                             "dead interval at {} in group {group_slot}",
-                            interval.starts_at
+                            interval.starts_at()
                         ));
                     }
                 }
@@ -43,10 +43,10 @@ impl Pool {
             ));
         }
         for interval in all.values() {
-            if previous_end.is_some_and(|end| interval.starts_at < end) {
+            if previous_end.is_some_and(|end| interval.starts_at() < end) {
                 return Err(format!(
                     "interval at {} overlaps the previous one",
-                    interval.starts_at
+                    interval.starts_at()
                 ));
             }
             previous_end = Some(interval.ends_at());

@@ -243,7 +243,7 @@ impl Pool {
         for chunk in fresh.chunks(MAX_GROUP_LEN) {
             let group_slot = self.push_group(fetched_at, chunk);
             for (pos, interval) in chunk.iter().enumerate() {
-                let first = slot_of(interval.starts_at);
+                let first = slot_of_seconds(interval.start_seconds());
                 let last = first + span_slots(interval.resolution) - 1;
                 // Anything cached that overlaps [start, end): an hour starts at most 3 slots
                 // earlier, so at most 3 + 4 entries; kept on the stack (this loop is the add's hot path).
@@ -360,18 +360,19 @@ impl Pool {
 fn normalise(intervals: Vec<Interval>) -> Vec<Interval> {
     // The usual answer is already sorted with no overlap: keep it as it is.
     let in_order = intervals.windows(2).all(|pair| {
-        slot_of(pair[0].starts_at) + span_slots(pair[0].resolution) <= slot_of(pair[1].starts_at)
+        slot_of_seconds(pair[0].start_seconds()) + span_slots(pair[0].resolution)
+            <= slot_of_seconds(pair[1].start_seconds())
     });
     if in_order {
         return intervals;
     }
     let mut by_slot: BTreeMap<i64, Interval> = BTreeMap::new();
     for interval in intervals {
-        let first = slot_of(interval.starts_at);
+        let first = slot_of_seconds(interval.start_seconds());
         let last = first + span_slots(interval.resolution) - 1;
         let overlapping: Vec<i64> = by_slot
             .range(first - 3..=last)
-            .filter(|(slot, iv)| **slot >= first || iv.ends_at() > interval.starts_at)
+            .filter(|(slot, iv)| **slot >= first || iv.ends_at() > interval.starts_at())
             .map(|(slot, _)| *slot)
             .collect();
         for slot in overlapping {

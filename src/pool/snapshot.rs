@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::index::{Loc, MAX_GROUP_LEN, MAX_GROUPS};
-use super::{HomeInfo, Interval, Pool, PoolConfig, PoolError, slot_of, span_slots};
+use super::index::{Loc, MAX_GROUP_LEN, MAX_GROUPS, slot_of_seconds};
+use super::{HomeInfo, Interval, Pool, PoolConfig, PoolError, span_slots};
 
 /// One fetch group's live intervals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,8 +125,10 @@ impl Pool {
             for chunk in group.intervals.chunks(MAX_GROUP_LEN) {
                 let group_slot = self.push_group(fetched_at, chunk);
                 for (pos, interval) in chunk.iter().enumerate() {
-                    self.index
-                        .insert(slot_of(interval.starts_at), Loc::new(group_slot, pos));
+                    self.index.insert(
+                        slot_of_seconds(interval.start_seconds()),
+                        Loc::new(group_slot, pos),
+                    );
                 }
             }
         }
@@ -144,7 +146,7 @@ pub(super) fn is_disjoint_and_in_order(groups: &[GroupSnapshot]) -> bool {
         n_chunks += group.intervals.len().div_ceil(MAX_GROUP_LEN);
         let mut previous_end = i64::MIN;
         for interval in &group.intervals {
-            let first = slot_of(interval.starts_at);
+            let first = slot_of_seconds(interval.start_seconds());
             if first < previous_end {
                 return false;
             }

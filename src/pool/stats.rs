@@ -50,8 +50,8 @@ impl Pool {
         for group in self.groups.iter().flatten() {
             n_stored += group.intervals.len();
             if let (Some(first), Some(last)) = (group.intervals.first(), group.intervals.last()) {
-                oldest = Some(oldest.map_or(first.starts_at, |t| t.min(first.starts_at)));
-                newest = Some(newest.map_or(last.starts_at, |t| t.max(last.starts_at)));
+                oldest = Some(oldest.map_or(first.starts_at(), |t| t.min(first.starts_at())));
+                newest = Some(newest.map_or(last.starts_at(), |t| t.max(last.starts_at())));
             }
         }
         PoolStats {

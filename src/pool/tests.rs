@@ -48,14 +48,14 @@ fn market(start: DateTime<Utc>, end: DateTime<Utc>, salt: f64) -> Vec<Interval> 
         } else {
             Resolution::QuarterHour
         };
-        out.push(Interval {
-            starts_at: at,
+        out.push(Interval::new(
+            at,
             resolution,
-            total: price(at, salt),
-            energy: price(at, salt) * 0.7,
-            tax: price(at, salt) * 0.3,
-            level: Some(PriceLevel::Normal),
-        });
+            price(at, salt),
+            price(at, salt) * 0.7,
+            price(at, salt) * 0.3,
+            Some(PriceLevel::Normal),
+        ));
         at += resolution.duration();
     }
     out
@@ -78,10 +78,10 @@ fn fall_back_day_holds_100_distinct_quarter_hours_in_order() {
     let (s, e) = local_day(Berlin, date("2025-10-26"));
     let got: Vec<Interval> = p.range(s, e).unwrap().copied().collect();
     assert_eq!(got.len(), 100);
-    assert!(got.windows(2).all(|w| w[1].starts_at == w[0].ends_at()));
+    assert!(got.windows(2).all(|w| w[1].starts_at() == w[0].ends_at()));
     let two_am: Vec<String> = got
         .iter()
-        .map(|iv| iv.starts_at.with_timezone(&Berlin).to_rfc3339())
+        .map(|iv| iv.starts_at().with_timezone(&Berlin).to_rfc3339())
         .filter(|s| s.starts_with("2025-10-26T02:00:00"))
         .collect();
     assert_eq!(
@@ -167,7 +167,7 @@ fn a_start_off_the_grid_returns_the_next_slot_first_and_no_leading_gap() {
     let start = t("2026-01-15T14:47:00.167+01:00");
     let end = t("2026-01-15T16:00:00+01:00");
     let first = p.range(start, end).unwrap().next().unwrap();
-    assert_eq!(first.starts_at, t("2026-01-15T15:00:00+01:00"));
+    assert_eq!(first.starts_at(), t("2026-01-15T15:00:00+01:00"));
     assert_eq!(p.range(start, end).unwrap().count(), 4);
     assert_eq!(p.gaps(start, end).unwrap(), vec![]);
     // The slot containing the start is not requested, so its absence is no gap either.
@@ -278,7 +278,7 @@ fn re_adding_touches_instead_of_duplicating_and_the_fresh_price_wins() {
     assert!(
         p.range(s, e)
             .unwrap()
-            .all(|iv| iv.total == price(iv.starts_at, 1.0))
+            .all(|iv| iv.total == price(iv.starts_at(), 1.0))
     );
     p.check_invariants().unwrap();
 }
@@ -316,10 +316,8 @@ fn a_partial_overlap_moves_only_the_touched_intervals() {
 #[test]
 fn fresh_quarter_hours_replace_an_overlapping_cached_hour() {
     let mut p = pool(960);
-    let hour = Interval {
-        resolution: Resolution::Hour,
-        ..market(t("2026-01-15T10:00:00Z"), t("2026-01-15T10:15:00Z"), 0.0)[0]
-    };
+    let mut hour = market(t("2026-01-15T10:00:00Z"), t("2026-01-15T10:15:00Z"), 0.0)[0];
+    hour.resolution = Resolution::Hour;
     p.add(
         vec![hour],
         t("2026-01-15T00:00:00Z"),
@@ -338,7 +336,7 @@ fn fresh_quarter_hours_replace_an_overlapping_cached_hour() {
     assert_eq!(p.len(), 1);
     assert_eq!(p.current(t("2026-01-15T10:05:00Z")), None);
     assert_eq!(
-        p.current(t("2026-01-15T10:35:00Z")).unwrap().starts_at,
+        p.current(t("2026-01-15T10:35:00Z")).unwrap().starts_at(),
         t("2026-01-15T10:30:00Z")
     );
     p.check_invariants().unwrap();
@@ -350,12 +348,12 @@ fn current_respects_each_intervals_own_duration() {
     let (_, e) = add_switch_days(&mut p);
     let hourly = p.current(t("2025-09-30T14:59:59+02:00")).unwrap();
     assert_eq!(
-        (hourly.starts_at, hourly.resolution),
+        (hourly.starts_at(), hourly.resolution),
         (t("2025-09-30T14:00:00+02:00"), Resolution::Hour)
     );
     let quarter = p.current(t("2025-10-01T14:59:59.999+02:00")).unwrap();
     assert_eq!(
-        (quarter.starts_at, quarter.resolution),
+        (quarter.starts_at(), quarter.resolution),
         (t("2025-10-01T14:45:00+02:00"), Resolution::QuarterHour)
     );
     assert!(p.current(e).is_none());
@@ -439,7 +437,8 @@ fn bad_input_is_a_typed_error_and_loses_nothing() {
         Err(PoolError::Interval(IntervalError::NonFinite { .. }))
     ));
     let mut off_grid = market(s, e, 0.0);
-    off_grid[3].starts_at += Duration::minutes(7);
+    let moved = off_grid[3].starts_at() + Duration::minutes(7);
+    off_grid[3].set_starts_at(moved);
     assert!(matches!(
         p.add(
             off_grid,
@@ -640,14 +639,14 @@ fn snapshot_strategy() -> impl proptest::strategy::Strategy<Value = (PoolSnapsho
                     let mut intervals: Vec<Interval> = (0..n as i32)
                         .map(|k| {
                             let starts_at = start + resolution.duration() * k;
-                            Interval {
+                            Interval::new(
                                 starts_at,
                                 resolution,
-                                total: price(starts_at, f64::from(salt)),
-                                energy: 0.1,
-                                tax: 0.2,
-                                level: None,
-                            }
+                                price(starts_at, f64::from(salt)),
+                                0.1,
+                                0.2,
+                                None,
+                            )
                         })
                         .collect();
                     if scramble {

@@ -38,14 +38,14 @@ pub fn quarter_hours(start: DateTime<Utc>, n: usize, seed: u64) -> Vec<Interval>
             let phase = (pos as f64 + seed as f64) / 96.0 * std::f64::consts::TAU;
             let energy = 0.18 + 0.09 * phase.sin() + 0.0001 * (seed % 97) as f64;
             let tax = 0.2 * energy + 0.0123;
-            Interval {
-                starts_at: start + Duration::minutes(15 * pos as i64),
-                resolution: Resolution::QuarterHour,
-                total: energy + tax,
+            Interval::new(
+                start + Duration::minutes(15 * pos as i64),
+                Resolution::QuarterHour,
+                energy + tax,
                 energy,
                 tax,
-                level: Some(levels[(pos / 7 + seed as usize) % levels.len()]),
-            }
+                Some(levels[(pos / 7 + seed as usize) % levels.len()]),
+            )
         })
         .collect()
 }

@@ -14,19 +14,21 @@ fn a_snapshot_reads_back_exactly_as_it_was_written() {
     let mut pool = fixtures::pool("home-1", 300, 7);
     // An hourly day before the switch, a gap, no levels, odd prices.
     let hourly: Vec<Interval> = (0..24)
-        .map(|h| Interval {
-            starts_at: Utc.with_ymd_and_hms(2025, 9, 29, 22, 0, 0).unwrap() + Duration::hours(h),
-            resolution: Resolution::Hour,
-            total: -0.0123456789012345 * h as f64,
-            energy: 1e-17,
-            tax: 123456.789,
-            level: if h % 2 == 0 {
-                None
-            } else {
-                Some(PriceLevel::VeryExpensive)
-            },
+        .map(|h| {
+            Interval::new(
+                Utc.with_ymd_and_hms(2025, 9, 29, 22, 0, 0).unwrap() + Duration::hours(h),
+                Resolution::Hour,
+                -0.0123456789012345 * h as f64,
+                1e-17,
+                123456.789,
+                if h % 2 == 0 {
+                    None
+                } else {
+                    Some(PriceLevel::VeryExpensive)
+                },
+            )
         })
-        .filter(|iv| iv.starts_at.timestamp() % 7200 != 0 || iv.total == 0.0)
+        .filter(|iv| iv.starts_at().timestamp() % 7200 != 0 || iv.total == 0.0)
         .collect();
     pool.add(hourly, saved_at(), saved_at()).unwrap();
     let snapshot = pool.snapshot();
@@ -131,6 +133,22 @@ fn broken_files_are_told_apart() {
             String::from_utf8(good.clone())
                 .unwrap()
                 .replacen(",\"N\"]", ",\"X\"]", 1)
+                .into_bytes(),
+            |e| matches!(e, DecodeError::WrongShape(_)),
+        ),
+        (
+            "level code as a number",
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen(",\"N\"]", ",78]", 1)
+                .into_bytes(),
+            |e| matches!(e, DecodeError::WrongShape(_)),
+        ),
+        (
+            "level code as an array of its bytes",
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen(",\"N\"]", ",[78]]", 1)
                 .into_bytes(),
             |e| matches!(e, DecodeError::WrongShape(_)),
         ),
@@ -296,14 +314,7 @@ mod properties {
                         } else {
                             Resolution::QuarterHour
                         };
-                        let interval = Interval {
-                            starts_at: start,
-                            resolution,
-                            total,
-                            energy,
-                            tax,
-                            level,
-                        };
+                        let interval = Interval::new(start, resolution, total, energy, tax, level);
                         start = interval.ends_at();
                         interval
                     })
@@ -343,5 +354,46 @@ mod properties {
                 let _ = Pool::restore(decoded.home, PoolConfig::default(), decoded.snapshot, saved_at());
             }
         }
+    }
+}
+
+#[test]
+fn a_run_starting_off_the_grid_decodes_but_does_not_restore() {
+    let pool = fixtures::pool("home-1", 3, 7);
+    let bytes = format::encode(pool.home(), &pool.snapshot(), saved_at()).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    for (start, why) in [
+        ("2025-10-25T22:00:00.5Z", "a fraction of a second"),
+        ("2025-10-25T22:07:00Z", "seven minutes"),
+    ] {
+        let moved = text.replace(
+            r#""start":"2025-10-25T22:00:00Z""#,
+            &format!(r#""start":"{start}""#),
+        );
+        assert_ne!(moved, text);
+        let decoded = format::decode(moved.as_bytes()).unwrap();
+        let starts: Vec<_> = decoded.snapshot.groups[0]
+            .intervals
+            .iter()
+            .map(Interval::starts_at)
+            .collect();
+        let first: DateTime<Utc> = start.parse().unwrap();
+        assert_eq!(starts[1] - starts[0], Duration::minutes(15), "{why}");
+        assert_eq!(starts[0].timestamp(), first.timestamp(), "{why}");
+        let restored = Pool::restore(
+            decoded.home,
+            pool.config().clone(),
+            decoded.snapshot,
+            saved_at(),
+        );
+        assert!(
+            matches!(
+                restored,
+                Err(crate::pool::PoolError::Interval(
+                    crate::pool::IntervalError::OffGrid { .. }
+                ))
+            ),
+            "{why}: {restored:?}"
+        );
     }
 }

@@ -181,17 +181,17 @@ impl FakeMarket {
         let mut date = local_date(zone.zone, from);
         while date <= local_date(zone.zone, to) {
             for interval in self.market.day(&zone, date) {
-                if interval.starts_at < from || interval.starts_at > to {
+                if interval.starts_at() < from || interval.starts_at() > to {
                     continue;
                 }
                 let null = nulls.is_some_and(|(start, count)| {
-                    let index =
-                        (interval.starts_at - start).num_seconds() / interval.resolution.seconds();
-                    interval.starts_at >= start && (index as usize) < count
+                    let index = (interval.starts_at() - start).num_seconds()
+                        / interval.resolution.seconds();
+                    interval.starts_at() >= start && (index as usize) < count
                 });
                 let price = (interval.energy * 1000.0 * rate * 100.0).round() / 100.0;
                 slots.push(Slot {
-                    starts_at: interval.starts_at,
+                    starts_at: interval.starts_at(),
                     resolution: interval.resolution,
                     price: (!null).then_some(price),
                 });

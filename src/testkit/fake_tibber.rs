@@ -525,7 +525,7 @@ fn price_info(market: &DemoMarket, zone: &DemoZone, now: DateTime<Utc>, empty_da
     let today_prices = market.day(zone, today);
     let current = today_prices
         .iter()
-        .find(|iv| iv.starts_at <= now && now < iv.ends_at())
+        .find(|iv| iv.starts_at() <= now && now < iv.ends_at())
         .map(|iv| node(iv, zone));
     let tomorrow_prices = market.intervals(
         zone,
@@ -564,7 +564,7 @@ fn price_info_range(
         let mut date = local_date(zone.zone, today_start - chrono::Duration::seconds(1));
         while nodes.len() < wanted {
             let mut day = market.day(zone, date);
-            day.retain(|iv| iv.starts_at < today_start);
+            day.retain(|iv| iv.starts_at() < today_start);
             day.append(&mut nodes);
             nodes = day;
             match date.checked_sub_days(Days::new(1)) {
@@ -581,10 +581,10 @@ fn price_info_range(
         while nodes.len() <= wanted && local_midnight(zone.zone, date) < published_until {
             nodes.extend(market.day(zone, date).into_iter().filter(|iv| {
                 (if after_inclusive || after.is_none() {
-                    iv.starts_at >= from
+                    iv.starts_at() >= from
                 } else {
-                    iv.starts_at > from
-                }) && iv.starts_at < published_until
+                    iv.starts_at() > from
+                }) && iv.starts_at() < published_until
             }));
             match date.checked_add_days(Days::new(1)) {
                 Some(next) => date = next,
@@ -598,7 +598,7 @@ fn price_info_range(
     }
     let end_cursor = nodes
         .last()
-        .map(|iv| cursor::encode(iv.starts_at, zone.zone));
+        .map(|iv| cursor::encode(iv.starts_at(), zone.zone));
     let rendered: Vec<Value> = nodes.iter().map(|iv| node(iv, zone)).collect();
     let mut range = json!({"pageInfo": {"endCursor": end_cursor, "hasNextPage": has_next}});
     // Connections offer `edges { node }` as well as `nodes`; render what was asked.
@@ -615,7 +615,7 @@ fn price_info_range(
 
 fn node(interval: &Interval, zone: &DemoZone) -> Value {
     json!({
-        "startsAt": interval.starts_at.with_timezone(&zone.zone).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
+        "startsAt": interval.starts_at().with_timezone(&zone.zone).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
         "total": interval.total,
         "energy": interval.energy,
         "tax": interval.tax,

@@ -36,7 +36,7 @@ pub fn day(market: Market, date: NaiveDate) -> Vec<Slot> {
         .day(&zone, date)
         .into_iter()
         .map(|interval| Slot {
-            starts_at: interval.starts_at,
+            starts_at: interval.starts_at(),
             resolution: interval.resolution,
             mwh: (interval.energy * 100_000.0).round() / 100.0,
         })

@@ -119,14 +119,14 @@ impl Gathered {
     /// win), in order.
     pub(crate) fn merged(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Interval> {
         let mut by_start: BTreeMap<DateTime<Utc>, Interval> =
-            self.cached.iter().map(|iv| (iv.starts_at, *iv)).collect();
+            self.cached.iter().map(|iv| (iv.starts_at(), *iv)).collect();
         for interval in self
             .fetched
             .iter()
             .flat_map(|batch| batch.iter())
-            .filter(|iv| iv.starts_at >= start && iv.starts_at < end)
+            .filter(|iv| iv.starts_at() >= start && iv.starts_at() < end)
         {
-            by_start.insert(interval.starts_at, *interval);
+            by_start.insert(interval.starts_at(), *interval);
         }
         by_start.into_values().collect()
     }

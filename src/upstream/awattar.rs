@@ -156,14 +156,14 @@ pub fn parse(body: &[u8], request: &FetchRequest) -> Result<Vec<Interval>, Upstr
         if !mwh.is_finite() {
             return Err(malformed("a marketprice is not finite".to_string()));
         }
-        intervals.push(Interval {
-            starts_at: start,
+        intervals.push(Interval::new(
+            start,
             resolution,
-            total: mwh / 1000.0,
-            energy: mwh / 1000.0,
-            tax: 0.0,
-            level: None,
-        });
+            mwh / 1000.0,
+            mwh / 1000.0,
+            0.0,
+            None,
+        ));
     }
     Ok(intervals)
 }
@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(intervals[0].total, 0.10321);
         assert_eq!((intervals[0].energy, intervals[0].tax), (0.10321, 0.0));
         assert_eq!(intervals[1].resolution, Resolution::QuarterHour);
-        assert_eq!(intervals[1].starts_at.timestamp_millis(), T0 + hour);
+        assert_eq!(intervals[1].starts_at().timestamp_millis(), T0 + hour);
         assert_eq!(intervals[1].total, -0.0015);
     }
 

@@ -144,14 +144,14 @@ impl DemoMarket {
             .map(|(starts_at, energy)| {
                 let energy = round4(energy);
                 let tax = round4(zone.tax);
-                Interval {
+                Interval::new(
                     starts_at,
                     resolution,
-                    total: round4(energy + tax),
+                    round4(energy + tax),
                     energy,
                     tax,
-                    level: Some(level_of(energy / average)),
-                }
+                    Some(level_of(energy / average)),
+                )
             })
             .collect()
     }
@@ -176,7 +176,7 @@ impl DemoMarket {
             out.extend(
                 self.day(zone, date)
                     .into_iter()
-                    .filter(|iv| iv.starts_at >= start && iv.starts_at < end),
+                    .filter(|iv| iv.starts_at() >= start && iv.starts_at() < end),
             );
             match date.checked_add_days(Days::new(1)) {
                 Some(next) => date = next,

@@ -86,14 +86,9 @@ pub fn parse(body: &[u8], request: &FetchRequest) -> Result<Vec<Interval>, Upstr
         .filter(|((starts_at, _), _)| request.start <= *starts_at && *starts_at < request.end)
         .filter_map(|((starts_at, resolution), price)| {
             let energy = price? / 1000.0;
-            Some(Interval {
-                starts_at,
-                resolution,
-                total: energy,
-                energy,
-                tax: 0.0,
-                level: None,
-            })
+            Some(Interval::new(
+                starts_at, resolution, energy, energy, 0.0, None,
+            ))
         })
         .collect())
 }
@@ -250,14 +245,14 @@ mod tests {
                 .iter()
                 .all(|iv| iv.resolution == Resolution::QuarterHour)
         );
-        assert_eq!(intervals[0].starts_at, request.start);
+        assert_eq!(intervals[0].starts_at(), request.start);
         assert!((intervals[0].energy - 0.080).abs() < 1e-12);
         assert_eq!(intervals[0].total, intervals[0].energy);
         assert_eq!(intervals[0].tax, 0.0);
         assert!(intervals[0].level.is_none());
         let missing = request.start + chrono::Duration::minutes(15 * 40);
-        assert!(intervals.iter().all(|iv| iv.starts_at != missing));
-        assert!(intervals.iter().all(|iv| iv.starts_at < request.end));
+        assert!(intervals.iter().all(|iv| iv.starts_at() != missing));
+        assert!(intervals.iter().all(|iv| iv.starts_at() < request.end));
     }
 
     #[test]

@@ -136,7 +136,7 @@ pub(crate) fn priority_of(request: &FetchRequest) -> Priority<'_> {
 
 /// Whether `interval` starts in the asked `[start, end)`.
 pub(crate) fn asked(request: &FetchRequest, interval: &Interval) -> bool {
-    request.start <= interval.starts_at && interval.starts_at < request.end
+    request.start <= interval.starts_at() && interval.starts_at() < request.end
 }
 
 /// `[start, end)` cut into consecutive pieces of at most [`MAX_CALL_SPAN`].

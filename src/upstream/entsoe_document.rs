@@ -115,7 +115,7 @@ fn publication(root: Node<'_, '_>, request: &FetchRequest) -> Result<Vec<Interva
     for series in all {
         for interval in series.intervals {
             if !overlaps_kept(&kept, &interval) {
-                kept.insert(interval.starts_at, interval);
+                kept.insert(interval.starts_at(), interval);
             }
         }
     }
@@ -125,11 +125,11 @@ fn publication(root: Node<'_, '_>, request: &FetchRequest) -> Result<Vec<Interva
 /// Whether a kept interval shares any instant with `interval`.
 fn overlaps_kept(kept: &BTreeMap<DateTime<Utc>, Interval>, interval: &Interval) -> bool {
     let before = kept
-        .range(..=interval.starts_at)
+        .range(..=interval.starts_at())
         .next_back()
-        .is_some_and(|(_, k)| k.ends_at() > interval.starts_at);
+        .is_some_and(|(_, k)| k.ends_at() > interval.starts_at());
     let after = kept
-        .range(interval.starts_at..)
+        .range(interval.starts_at()..)
         .next()
         .is_some_and(|(start, _)| *start < interval.ends_at());
     before || after
@@ -227,13 +227,15 @@ fn period_slots(
     }
     let slots = span / step;
     let points = points(period, slots)?;
-    let slot = |position: i64, mwh: f64| Interval {
-        starts_at: start + chrono::Duration::seconds((position - 1) * step),
-        resolution,
-        total: mwh / 1000.0,
-        energy: mwh / 1000.0,
-        tax: 0.0,
-        level: None,
+    let slot = |position: i64, mwh: f64| {
+        Interval::new(
+            start + chrono::Duration::seconds((position - 1) * step),
+            resolution,
+            mwh / 1000.0,
+            mwh / 1000.0,
+            0.0,
+            None,
+        )
     };
     let mut out = Vec::with_capacity(usize::try_from(slots).unwrap_or(0));
     for (index, &(position, mwh)) in points.iter().enumerate() {

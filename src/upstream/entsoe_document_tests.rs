@@ -84,8 +84,8 @@ fn an_a03_fall_back_day_has_25_hours_with_omitted_repeats_carried_forward() {
         25,
         "positions 3, 6, 7, 24 and 25 are omitted"
     );
-    assert_eq!(intervals[0].starts_at, at("2024-10-26T22:00:00Z"));
-    assert_eq!(intervals[24].starts_at, at("2024-10-27T22:00:00Z"));
+    assert_eq!(intervals[0].starts_at(), at("2024-10-26T22:00:00Z"));
+    assert_eq!(intervals[24].starts_at(), at("2024-10-27T22:00:00Z"));
     assert!(intervals.iter().all(|i| i.resolution == Resolution::Hour));
     // Omitted position 3 repeats position 2; 6 and 7 repeat 5; the trailing 24, 25 repeat 23.
     assert_eq!(intervals[2].total, intervals[1].total);
@@ -129,7 +129,7 @@ fn a01_slots_without_a_point_are_missing_not_priced() {
     )]);
     let intervals = parse_de(&doc).unwrap();
     assert_eq!(totals(&intervals), vec![0.01, 0.02, 0.04]);
-    assert_eq!(intervals[2].starts_at, at("2026-01-14T23:45:00Z"));
+    assert_eq!(intervals[2].starts_at(), at("2026-01-14T23:45:00Z"));
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn a_day_split_between_pt60m_and_pt15m_periods_has_no_false_gaps() {
     let intervals = parse_de(&doc).unwrap();
     assert_eq!(intervals.len(), 12 + 48);
     for pair in intervals.windows(2) {
-        assert_eq!(pair[0].ends_at(), pair[1].starts_at, "no gap, no overlap");
+        assert_eq!(pair[0].ends_at(), pair[1].starts_at(), "no gap, no overlap");
     }
     assert_eq!(intervals[11].resolution, Resolution::Hour);
     assert_eq!(intervals[12].resolution, Resolution::QuarterHour);
@@ -371,7 +371,7 @@ proptest! {
             .enumerate()
             .map(|(i, price)| (day.start + Duration::seconds(i as i64 * day.resolution.seconds()), price / 1000.0))
             .collect();
-        let got: Vec<(DateTime<Utc>, f64)> = parsed.iter().map(|i| (i.starts_at, i.total)).collect();
+        let got: Vec<(DateTime<Utc>, f64)> = parsed.iter().map(|i| (i.starts_at(), i.total)).collect();
         prop_assert_eq!(got, naive);
         prop_assert!(parsed.iter().all(|i| i.resolution == day.resolution));
         prop_assert_eq!(parsed.last().map(Interval::ends_at), Some(day.end));

@@ -150,8 +150,8 @@ pub(crate) async fn fetch(
 fn holes_span(intervals: &[Interval]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let mut holes = intervals
         .windows(2)
-        .filter(|pair| pair[0].ends_at() < pair[1].starts_at)
-        .map(|pair| (pair[0].ends_at(), pair[1].starts_at));
+        .filter(|pair| pair[0].ends_at() < pair[1].starts_at())
+        .map(|pair| (pair[0].ends_at(), pair[1].starts_at()));
     let (start, mut end) = holes.next()?;
     if let Some((_, last_end)) = holes.next_back() {
         end = last_end;
@@ -196,7 +196,7 @@ async fn fill_holes(
             "holes in a source's answer filled from the next source"
         );
         intervals.extend(filling);
-        intervals.sort_by_key(|interval| interval.starts_at);
+        intervals.sort_by_key(|interval| interval.starts_at());
     }
     intervals
 }
@@ -208,13 +208,13 @@ fn fills_a_hole(
     candidate: &Interval,
 ) -> bool {
     let overlapping = given.binary_search_by(|known| {
-        if known.ends_at() <= candidate.starts_at {
+        if known.ends_at() <= candidate.starts_at() {
             std::cmp::Ordering::Less
-        } else if known.starts_at >= candidate.ends_at() {
+        } else if known.starts_at() >= candidate.ends_at() {
             std::cmp::Ordering::Greater
         } else {
             std::cmp::Ordering::Equal
         }
     });
-    overlapping.is_err() && start <= candidate.starts_at && candidate.ends_at() <= end
+    overlapping.is_err() && start <= candidate.starts_at() && candidate.ends_at() <= end
 }

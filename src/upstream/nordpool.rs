@@ -130,14 +130,9 @@ pub fn parse(body: &[u8], request: &FetchRequest) -> Result<Vec<Interval>, Upstr
             continue;
         };
         let energy = price / 1000.0;
-        intervals.push(Interval {
-            starts_at,
-            resolution,
-            total: energy,
-            energy,
-            tax: 0.0,
-            level: None,
-        });
+        intervals.push(Interval::new(
+            starts_at, resolution, energy, energy, 0.0, None,
+        ));
     }
     Ok(intervals)
 }
@@ -345,7 +340,7 @@ mod tests {
         });
         let intervals = parse(&body, &request).unwrap();
         assert_eq!(intervals.len(), 94);
-        assert_eq!(intervals[0].starts_at, request.start);
+        assert_eq!(intervals[0].starts_at(), request.start);
         assert!((intervals[0].energy - 0.1).abs() < 1e-12);
         assert_eq!(intervals[0].total, intervals[0].energy);
         assert_eq!(intervals[0].tax, 0.0);

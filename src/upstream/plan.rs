@@ -113,11 +113,11 @@ pub(crate) fn tiles(intervals: &[Interval], start: DateTime<Utc>, end: DateTime<
     let (Some(first), Some(last)) = (intervals.first(), intervals.last()) else {
         return false;
     };
-    first.starts_at == start
+    first.starts_at() == start
         && last.ends_at() >= end
         && intervals
             .windows(2)
-            .all(|pair| pair[0].ends_at() == pair[1].starts_at)
+            .all(|pair| pair[0].ends_at() == pair[1].starts_at())
 }
 
 /// The pool's intervals starting in `[start, end)`, in order.
@@ -249,8 +249,9 @@ mod tests {
         let mut holed: Vec<Interval> = all.clone();
         holed.drain(130..135);
         pool = Pool::new(pool.home().clone(), pool.config().clone());
-        pool.add(holed, all[0].starts_at, all[0].starts_at).unwrap();
-        let first = all[0].starts_at;
+        pool.add(holed, all[0].starts_at(), all[0].starts_at())
+            .unwrap();
+        let first = all[0].starts_at();
         let quarter = chrono::Duration::minutes(15);
         let mut n_tiled = 0;
         for from in (0..300).step_by(7) {

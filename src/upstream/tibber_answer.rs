@@ -175,14 +175,14 @@ fn parse_node(node: &Value, home: &HomeInfo, switch: NaiveDate) -> Result<Interv
         .get("level")
         .and_then(Value::as_str)
         .and_then(PriceLevel::parse);
-    let interval = Interval {
+    let interval = Interval::new(
         starts_at,
-        resolution: expected_resolution(home.zone, switch, starts_at),
+        expected_resolution(home.zone, switch, starts_at),
         total,
         energy,
         tax,
         level,
-    };
+    );
     interval.validate().map_err(|e| malformed(&e.to_string()))?;
     Ok(interval)
 }

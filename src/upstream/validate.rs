@@ -71,7 +71,7 @@ pub fn trusted(
     for interval in &intervals {
         check_prices(interval, trust.price_band)?;
     }
-    intervals.sort_by_key(|interval| interval.starts_at);
+    intervals.sort_by_key(|interval| interval.starts_at());
     let unique = without_duplicates(intervals)?;
 
     let (span_start, span_end) = answer_span(request);
@@ -91,10 +91,10 @@ pub fn trusted(
     let intervals: Vec<Interval> = unique
         .into_iter()
         .filter(|interval| {
-            let asked = (start <= interval.starts_at && interval.starts_at < end)
+            let asked = (start <= interval.starts_at() && interval.starts_at() < end)
                 || interval.ends_at() == start
-                || interval.starts_at == end;
-            asked && interval.starts_at < publishable_until
+                || interval.starts_at() == end;
+            asked && interval.starts_at() < publishable_until
         })
         .collect();
     Ok(Trusted {
@@ -113,7 +113,7 @@ fn check_prices(interval: &Interval, band: f64) -> Result<(), UpstreamError> {
         if !price.is_finite() || price.abs() > band {
             return Err(UpstreamError::Malformed(format!(
                 "{field} of the interval at {} is not a plausible price (outside ±{band} per kWh)",
-                interval.starts_at.to_rfc3339()
+                interval.starts_at().to_rfc3339()
             )));
         }
     }
@@ -127,7 +127,7 @@ fn without_duplicates(sorted: Vec<Interval>) -> Result<Vec<Interval>, UpstreamEr
     let mut unique: Vec<Interval> = Vec::with_capacity(sorted.len());
     for interval in sorted {
         match unique.last() {
-            Some(last) if last.starts_at == interval.starts_at => {
+            Some(last) if last.starts_at() == interval.starts_at() => {
                 let same = last.total == interval.total
                     && last.energy == interval.energy
                     && last.tax == interval.tax
@@ -135,7 +135,7 @@ fn without_duplicates(sorted: Vec<Interval>) -> Result<Vec<Interval>, UpstreamEr
                 if !same {
                     return Err(UpstreamError::Malformed(format!(
                         "two different prices for the interval at {}",
-                        interval.starts_at.to_rfc3339()
+                        interval.starts_at().to_rfc3339()
                     )));
                 }
             }
@@ -209,14 +209,14 @@ mod tests {
     }
 
     fn quarter(starts_at: DateTime<Utc>, total: f64) -> Interval {
-        Interval {
+        Interval::new(
             starts_at,
-            resolution: Resolution::QuarterHour,
+            Resolution::QuarterHour,
             total,
-            energy: total * 0.8,
-            tax: total * 0.2,
-            level: Some(PriceLevel::Normal),
-        }
+            total * 0.8,
+            total * 0.2,
+            Some(PriceLevel::Normal),
+        )
     }
 
     /// `n` quarter-hours from `from`, priced 0.25.
@@ -265,7 +265,7 @@ mod tests {
         answer.extend(quarters("2025-11-20T23:00:00Z", 4)); // tomorrow
         let trusted = trusted(&request, answer, &Trust::default()).unwrap();
         assert_eq!(trusted.intervals.len(), 1 + 89);
-        assert_eq!(trusted.intervals[0].starts_at, at("2025-11-09T22:45:00Z"));
+        assert_eq!(trusted.intervals[0].starts_at(), at("2025-11-09T22:45:00Z"));
         assert_eq!(trusted.dropped, 3 + 4);
     }
 
@@ -334,7 +334,7 @@ mod tests {
         let trusted = trusted(&request, answer.clone(), &Trust::default()).unwrap();
         assert_eq!(trusted.intervals.len(), 96);
 
-        answer.push(quarter(answer[7].starts_at, 10.2583));
+        answer.push(quarter(answer[7].starts_at(), 10.2583));
         let message = malformed(super::trusted(&request, answer, &Trust::default()));
         assert!(message.contains("two different prices"), "{message}");
         assert!(!message.contains("10.2583"), "{message}");
@@ -345,11 +345,11 @@ mod tests {
         let request = request(DAY_START, DAY_END, MORNING);
         for price in [1e308, -268.3, f64::NAN, f64::INFINITY, 100.01] {
             let mut answer = quarters(DAY_START, 96);
-            answer[50] = quarter(answer[50].starts_at, price);
+            answer[50] = quarter(answer[50].starts_at(), price);
             malformed(trusted(&request, answer, &Trust::default()));
         }
         let mut answer = quarters(DAY_START, 96);
-        answer[50] = quarter(answer[50].starts_at, -99.0);
+        answer[50] = quarter(answer[50].starts_at(), -99.0);
         assert!(trusted(&request, answer.clone(), &Trust::default()).is_ok());
         let narrow = Trust {
             price_band: 5.0,

@@ -29,14 +29,14 @@ fn home() -> HomeInfo {
 }
 
 fn valid(secs: i64, resolution: Resolution) -> Interval {
-    Interval {
-        starts_at: DateTime::from_timestamp(secs, 0).expect("in range"),
+    Interval::new(
+        DateTime::from_timestamp(secs, 0).expect("in range"),
         resolution,
-        total: 0.25,
-        energy: 0.2,
-        tax: 0.05,
-        level: Some(PriceLevel::Cheap),
-    }
+        0.25,
+        0.2,
+        0.05,
+        Some(PriceLevel::Cheap),
+    )
 }
 
 /// Five cached days, the last two in the protected window of `CACHED_NOW`.
@@ -118,13 +118,13 @@ fn garbage_interval(flaw: impl Strategy<Value = Flaw>) -> impl Strategy<Value = 
         match flaw {
             Flaw::None => {}
             Flaw::OffGrid => {
-                interval.starts_at =
-                    DateTime::from_timestamp(on_grid + 1 + secs.rem_euclid(899), 0)
-                        .unwrap_or(interval.starts_at + Duration::seconds(1));
+                let moved = DateTime::from_timestamp(on_grid + 1 + secs.rem_euclid(899), 0)
+                    .unwrap_or(interval.starts_at() + Duration::seconds(1));
+                interval.set_starts_at(moved);
             }
             Flaw::Fraction => {
-                interval.starts_at =
-                    DateTime::from_timestamp(on_grid, 1_000_000).expect("in range");
+                interval
+                    .set_starts_at(DateTime::from_timestamp(on_grid, 1_000_000).expect("in range"));
             }
             Flaw::NonFinite(field, value) => match field {
                 0 => interval.total = value,
@@ -175,13 +175,13 @@ proptest! {
                 prop_assert!(first_invalid.is_none(), "accepted an invalid interval");
                 pool.check_invariants().map_err(TestCaseError::fail)?;
                 // Everything in the answer survived unless GC evicted its group.
-                let evicted_all = answer.iter().all(|iv| pool.current(iv.starts_at).is_none());
-                let kept_any = answer.iter().any(|iv| pool.get(iv.starts_at).is_some());
+                let evicted_all = answer.iter().all(|iv| pool.current(iv.starts_at()).is_none());
+                let kept_any = answer.iter().any(|iv| pool.get(iv.starts_at()).is_some());
                 prop_assert!(answer.is_empty() || kept_any || evicted_all);
                 // Every query around what was just cached answers.
                 for iv in &answer {
-                    let _ = pool.current(iv.starts_at);
-                    let around = (iv.starts_at, iv.starts_at + Duration::minutes(1));
+                    let _ = pool.current(iv.starts_at());
+                    let around = (iv.starts_at(), iv.starts_at() + Duration::minutes(1));
                     prop_assert!(pool.gaps(around.0, around.1).is_ok());
                     prop_assert!(pool.gaps(around.0, DateTime::<Utc>::MAX_UTC).is_ok());
                     prop_assert!(pool.gaps(DateTime::<Utc>::MIN_UTC, around.1).is_ok());
@@ -226,8 +226,8 @@ proptest! {
             Ok(found) => {
                 prop_assert!(start < end);
                 let found: Vec<&Interval> = found.collect();
-                prop_assert!(found.iter().all(|iv| start <= iv.starts_at && iv.starts_at < end));
-                prop_assert!(found.windows(2).all(|p| p[0].starts_at < p[1].starts_at));
+                prop_assert!(found.iter().all(|iv| start <= iv.starts_at() && iv.starts_at() < end));
+                prop_assert!(found.windows(2).all(|p| p[0].starts_at() < p[1].starts_at()));
             }
             Err(error) => {
                 prop_assert!(start >= end);

@@ -93,7 +93,7 @@ fn is_local_hour_start(zone: Tz, secs: i64) -> bool {
 }
 
 fn end_of(interval: &Interval) -> i64 {
-    interval.starts_at.timestamp() + interval.resolution.seconds()
+    interval.starts_at().timestamp() + interval.resolution.seconds()
 }
 
 /// One cached interval in the model and the group (arrival number) holding it.
@@ -138,7 +138,7 @@ impl Model {
     fn add(&mut self, answer: &[Interval], fetched_at: i64, now: i64) -> AddOutcome {
         let mut fresh: BTreeMap<i64, Interval> = BTreeMap::new();
         for interval in answer {
-            let start = interval.starts_at.timestamp();
+            let start = interval.starts_at().timestamp();
             for s in Self::overlapping(&fresh, start, end_of(interval)) {
                 fresh.remove(&s);
             }
@@ -214,7 +214,7 @@ impl Model {
         self.by_start
             .values()
             .map(|c| c.interval)
-            .filter(|iv| start <= iv.starts_at && iv.starts_at < end)
+            .filter(|iv| start <= iv.starts_at() && iv.starts_at() < end)
             .collect()
     }
 
@@ -420,14 +420,14 @@ fn price(secs: i64, salt: u16) -> f64 {
 }
 
 fn interval(secs: i64, resolution: Resolution, salt: u16) -> Interval {
-    Interval {
-        starts_at: instant(secs),
+    Interval::new(
+        instant(secs),
         resolution,
-        total: price(secs, salt),
-        energy: price(secs, salt) * 0.75,
-        tax: price(secs, salt) * 0.25,
-        level: (!salt.is_multiple_of(3)).then_some(PriceLevel::Normal),
-    }
+        price(secs, salt),
+        price(secs, salt) * 0.75,
+        price(secs, salt) * 0.25,
+        (!salt.is_multiple_of(3)).then_some(PriceLevel::Normal),
+    )
 }
 
 /// The answer an `Op::Add` stands for, in the order the upstream sends it.
@@ -463,7 +463,7 @@ fn answer(model: &Model, base: i64, op: &AddOp) -> Vec<Interval> {
     for (position, dup_salt) in &op.duplicates {
         let original = out[position % out.len()];
         out.push(interval(
-            original.starts_at.timestamp(),
+            original.starts_at().timestamp(),
             original.resolution,
             *dup_salt,
         ));
@@ -552,8 +552,8 @@ fn run_ops(
                 for (start, cached) in before.range(window_start..window_end) {
                     let kept = pool.get(instant(*start)).is_some();
                     let replaced = answer.iter().any(|fresh| {
-                        fresh.starts_at < cached.interval.ends_at()
-                            && cached.interval.starts_at < fresh.ends_at()
+                        fresh.starts_at() < cached.interval.ends_at()
+                            && cached.interval.starts_at() < fresh.ends_at()
                     });
                     prop_assert!(kept || replaced, "protected interval at {} evicted", start);
                 }

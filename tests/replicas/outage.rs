@@ -65,7 +65,7 @@ fn replicas_go_on_alone_without_redis_and_share_again_when_it_returns() {
                 .groups
                 .iter()
                 .flat_map(|group| &group.intervals)
-                .any(|interval| interval.starts_at.to_rfc3339().starts_with("2025-10-19"))
+                .any(|interval| interval.starts_at().to_rfc3339().starts_with("2025-10-19"))
         })
     }));
     for replica in &replicas[1..] {

@@ -9,4 +9,5 @@ mod crash;
 mod crash_service;
 mod hardening;
 mod load;
+mod old_files;
 mod saver;

@@ -55,7 +55,7 @@ async fn a_cold_day_is_fetched_once_cached_and_reported_to_the_hook() {
         first
             .intervals
             .windows(2)
-            .all(|w| w[0].starts_at < w[1].starts_at)
+            .all(|w| w[0].starts_at() < w[1].starts_at())
     );
     assert_eq!(changes.lock().unwrap().as_slice(), ["demo".to_string()]);
 

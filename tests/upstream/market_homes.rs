@@ -181,7 +181,7 @@ async fn a_hole_in_the_first_sources_answer_is_filled_by_the_next_source() {
     assert_eq!(setup.nordpool.call_count(), 1, "asked for the hole");
     let spot = setup.nordpool.slots(Market::DeLu, "EUR", start, end);
     for (interval, slot) in answer.intervals.iter().zip(&spot) {
-        assert_eq!(interval.starts_at, slot.starts_at);
+        assert_eq!(interval.starts_at(), slot.starts_at);
         assert!((interval.energy - slot.price.unwrap() / 1000.0).abs() < 1e-9);
     }
     let statuses = home.source_statuses();

@@ -83,20 +83,20 @@ fn assert_matches_fake(intervals: &[Interval], fake: &FakeMarket, request: &Fetc
     let slots = fake.slots(market, &request.home.currency, request.start, last);
     assert_eq!(intervals.len(), slots.len());
     assert_eq!(
-        intervals.first().map(|iv| iv.starts_at),
+        intervals.first().map(|iv| iv.starts_at()),
         Some(request.start)
     );
     assert_eq!(intervals.last().map(Interval::ends_at), Some(request.end));
     for pair in intervals.windows(2) {
         assert_eq!(
             pair[0].ends_at(),
-            pair[1].starts_at,
+            pair[1].starts_at(),
             "a gap at {}",
-            pair[0].starts_at
+            pair[0].starts_at()
         );
     }
     for (interval, slot) in intervals.iter().zip(&slots) {
-        assert_eq!(interval.starts_at, slot.starts_at);
+        assert_eq!(interval.starts_at(), slot.starts_at);
         assert_eq!(interval.resolution, slot.resolution);
         let price = slot.price.expect("priced");
         assert!((interval.energy - price / 1000.0).abs() < 1e-9);
@@ -231,7 +231,7 @@ async fn null_prices_are_missing_slots_never_numbers() {
         let intervals = fetch(source, &request).await.expect("fetched");
         assert_eq!(intervals.len(), 92, "{}", source.name());
         let in_hole = |iv: &Interval| {
-            hole <= iv.starts_at && iv.starts_at < hole + chrono::Duration::hours(1)
+            hole <= iv.starts_at() && iv.starts_at() < hole + chrono::Duration::hours(1)
         };
         assert!(!intervals.iter().any(in_hole), "{}", source.name());
     }

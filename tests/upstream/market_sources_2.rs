@@ -59,7 +59,7 @@ fn got(intervals: &[Interval]) -> Vec<(DateTime<Utc>, Resolution, f64)> {
     }
     intervals
         .iter()
-        .map(|i| (i.starts_at, i.resolution, i.total))
+        .map(|i| (i.starts_at(), i.resolution, i.total))
         .collect()
 }
 
@@ -126,9 +126,9 @@ async fn entsoe_a03_omissions_duplicate_series_and_mixed_resolutions_read_right(
         let truth = FakeEntsoe::day(Market::DeLu, date(day), Some(&fault));
         assert_eq!(got(&intervals), expected(&truth), "{fault:?}");
         let (start, end) = local_day(Market::DeLu.zone(), date(day));
-        assert_eq!(intervals.first().map(|i| i.starts_at), Some(start));
+        assert_eq!(intervals.first().map(|i| i.starts_at()), Some(start));
         for pair in intervals.windows(2) {
-            assert_eq!(pair[0].ends_at(), pair[1].starts_at, "{fault:?}: no gap");
+            assert_eq!(pair[0].ends_at(), pair[1].starts_at(), "{fault:?}: no gap");
         }
         assert_eq!(intervals.last().map(Interval::ends_at), Some(end));
     }

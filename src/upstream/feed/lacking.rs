@@ -23,7 +23,7 @@ impl Feed {
         let zone = self.inner.info.zone;
         let in_range: Vec<Interval> = intervals
             .iter()
-            .filter(|iv| iv.starts_at >= start && iv.starts_at < end)
+            .filter(|iv| iv.starts_at() >= start && iv.starts_at() < end)
             .copied()
             .collect();
         let tomorrow_start = calendar::tomorrow_start(zone, now);
