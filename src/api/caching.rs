@@ -17,10 +17,72 @@ pub(crate) const MAX_AGE_CAP_SECONDS: i64 = 3600;
 
 /// A strong validator of `body`: 64 bits of a deterministic hash, quoted.
 pub fn etag_of(body: &[u8]) -> String {
+    EtagText::of(body_hash(body)).as_str().to_owned()
+}
+
+/// The 64-bit hash behind [`etag_of`]: what the render cache keeps of a
+/// body or a day chunk, so an `ETag` is written without hashing again.
+pub(crate) fn body_hash(body: &[u8]) -> u64 {
     let mut hasher = rustc_hash::FxHasher::default();
     hasher.write(body);
     hasher.write_usize(body.len());
-    format!("\"{:016x}\"", hasher.finish())
+    hasher.finish()
+}
+
+/// The hash of a body sent as parts, from each part's [`body_hash`] in
+/// order: the same parts give the same hash, and a byte changed in any
+/// part changes that part's hash and so this one. A body assembled from
+/// day chunks is validated by it without hashing the chunks' bytes again;
+/// it differs from the [`body_hash`] of the same bytes in one piece, which
+/// no client can tell (a given request is always split the same way).
+#[derive(Default)]
+pub(crate) struct PartsHasher {
+    hasher: rustc_hash::FxHasher,
+    parts: usize,
+}
+
+impl std::fmt::Debug for PartsHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartsHasher")
+            .field("parts", &self.parts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartsHasher {
+    /// Adds the next part's [`body_hash`].
+    pub(crate) fn push(&mut self, part_hash: u64) {
+        self.hasher.write_u64(part_hash);
+        self.parts += 1;
+    }
+
+    /// The hash of the parts pushed, in their order.
+    pub(crate) fn finish(mut self) -> u64 {
+        self.hasher.write_usize(self.parts);
+        self.hasher.finish()
+    }
+}
+
+/// An `ETag` as text (`"` 16 hex digits `"`), without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EtagText([u8; 18]);
+
+impl EtagText {
+    /// The quoted validator of a [`body_hash`] or [`PartsHasher`].
+    pub(crate) fn of(hash: u64) -> EtagText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'"'; 18];
+        for (n, digit) in text[1..17].iter_mut().enumerate() {
+            *digit = HEX[(hash >> (60 - 4 * n) & 0xf) as usize];
+        }
+        EtagText(text)
+    }
+
+    /// The text, quotes included.
+    pub(crate) fn as_str(&self) -> &str {
+        // Quotes and hex digits only.
+        std::str::from_utf8(&self.0).unwrap_or("\"\"")
+    }
 }
 
 /// Whether an `If-None-Match` header matches `etag` (weak comparison, `*`).
@@ -84,7 +146,7 @@ pub(crate) fn cached_json_bytes(
 /// endpoints keep both, see `render_cache`).
 pub(crate) fn cached_json_with_etag(
     request_headers: &HeaderMap,
-    body: Bytes,
+    body: impl Into<Body>,
     etag: &str,
     max_age_seconds: i64,
 ) -> Response {
@@ -102,7 +164,7 @@ pub(crate) fn cached_json_with_etag(
 /// chart and the HTML page alike.
 pub(crate) fn cached_body(
     request_headers: &HeaderMap,
-    body: Bytes,
+    body: impl Into<Body>,
     etag: &str,
     content_type: HeaderValue,
     max_age_seconds: i64,
@@ -112,7 +174,7 @@ pub(crate) fn cached_body(
     let mut response = if matched {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut response = Response::new(Body::from(body));
+        let mut response = Response::new(body.into());
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, content_type);
@@ -142,6 +204,13 @@ mod tests {
         );
         assert!(if_none_match_matches(&headers, &etag));
         assert!(!if_none_match_matches(&headers, &etag_of(b"[1,2,4]")));
+    }
+
+    #[test]
+    fn etag_text_is_the_quoted_hash_in_sixteen_hex_digits() {
+        for hash in [0, 1, 0xdead_beef, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(EtagText::of(hash).as_str(), format!("\"{hash:016x}\""));
+        }
     }
 
     #[test]

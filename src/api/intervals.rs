@@ -4,39 +4,48 @@
 //! (which fetches what is missing), and renders; errors become problem
 //! bodies at that instant (so `Retry-After` agrees with `--now`).
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::answer_query::wants_hourly;
 use super::caching::{MAX_AGE_CAP_SECONDS, cached_json, cached_json_with_etag, max_age};
+use super::day_chunks::{self, Served};
 use super::dto::{CurrentBody, IntervalView, local_rfc3339};
 use super::extract::{HomeRequest, find_home};
 use super::problem::{ApiError, respond};
 use super::query::{DefaultRange, ResolvedRange, parse_pairs, parse_range};
 use super::render::{IntervalsJson, rates_json};
-use super::render_cache::View;
+use super::render_cache::{Rendered, View};
 use super::state::ApiState;
 use crate::answers::hourly_means;
 use crate::pool::{HomeInfo, Interval, QUARTER_SECONDS};
 
 /// Query parameters of `/intervals` and `/rates`: the range and `resolution`.
 const INTERVAL_PARAMETERS: &[&str] = &["start", "end", "date", "resolution"];
-use crate::upstream::Answer;
+use crate::upstream::{Answer, Home};
+
+/// Renders an answer's body with a range endpoint's `render`: over the
+/// intervals, or over each local hour's mean when `hourly`.
+type RenderAnswer<'r> =
+    &'r (dyn Fn(&HomeInfo, &ResolvedRange, &Answer, &[Interval]) -> Vec<u8> + Sync);
 
 /// Answers a range endpoint: resolves the home and range of `request` at
 /// `now`, then serves the kept rendering of `view` when the home's pool is
 /// still at the revision it was rendered from (a complete answer then, as
 /// the content is the same: no copy of the intervals, no upstream), else
 /// asks the home (fetching what is missing) and renders the answer with
-/// `render`. An upstream failure with nothing cached is an error.
+/// `render`. An `/intervals` body over whole local days is assembled from
+/// day chunks instead (`day_chunks`). An upstream failure with nothing
+/// cached is an error.
 async fn range_response(
     state: &ApiState,
     request: &HomeRequest,
     now: DateTime<Utc>,
     default: DefaultRange,
     view: View,
-    render: impl FnOnce(&HomeInfo, &ResolvedRange, &Answer, &[Interval]) -> Vec<u8>,
+    render: RenderAnswer<'_>,
 ) -> Result<Response, ApiError> {
     let home = find_home(state, &request.home_id)?;
     let pairs = parse_pairs(request.query.as_deref(), INTERVAL_PARAMETERS)?;
@@ -44,37 +53,75 @@ async fn range_response(
     let range = parse_range(&pairs)?.resolve(info.zone, now, default);
     let hourly = wants_hourly(&pairs)?;
     let view = view.hourly_if(hourly);
-    let span = (range.start, range.end);
-    let kept = state.render_cache.get(view, &info, span, home.revision());
-    let (rendered, complete, retry_at) = match kept {
-        Some(rendered) => {
-            home.record_reuse();
-            (rendered, true, None)
-        }
+    let days = match view {
+        View::Intervals => day_chunks::local_days(info.zone, range.start, range.end),
+        _ => None,
+    };
+    let (body, etag, complete, retry_at) = match days {
+        Some(days) => match day_chunks::serve(state, &home, &info, &range, &days).await? {
+            Served::Body(body, etag) => (Body::from(body), etag, true, None),
+            Served::Incomplete(answer) => {
+                let rendered = Rendered::new(render_answer(&info, &range, &answer, hourly, render));
+                let etag = rendered.etag();
+                (Body::from(rendered.body), etag, false, answer.retry_at())
+            }
+        },
         None => {
-            let answer = home.intervals(range.start, range.end).await?;
-            // Only a complete cache hit is what a kept body may stand for.
-            let rendered =
-                state
-                    .render_cache
-                    .render_and_keep(view, &info, span, answer.revision(), || {
-                        if hourly {
-                            let hours = hourly_means(&answer.intervals, info.zone);
-                            render(&info, &range, &answer, &hours)
-                        } else {
-                            render(&info, &range, &answer, &answer.intervals)
-                        }
-                    });
-            (rendered, answer.is_complete(), answer.retry_at())
+            let (rendered, complete, retry_at) =
+                whole_body(state, &home, (&info, &range), view, hourly, render).await?;
+            let etag = rendered.etag();
+            (Body::from(rendered.body), etag, complete, retry_at)
         }
     };
     let max_age_seconds = max_age(now, Some(next_change(now, &range, complete, retry_at)));
     Ok(cached_json_with_etag(
         &request.headers,
-        rendered.body,
-        &rendered.etag,
+        body,
+        etag.as_str(),
         max_age_seconds,
     ))
+}
+
+/// A range body rendered whole: the kept one, else rendered from the
+/// home's answer and kept when complete. With whether it is complete and
+/// when asking again may fill it.
+async fn whole_body(
+    state: &ApiState,
+    home: &Home,
+    (info, range): (&HomeInfo, &ResolvedRange),
+    view: View,
+    hourly: bool,
+    render: RenderAnswer<'_>,
+) -> Result<(Rendered, bool, Option<DateTime<Utc>>), ApiError> {
+    let span = (range.start, range.end);
+    if let Some(rendered) = state.render_cache.get(view, info, span, home.revision()) {
+        home.record_reuse();
+        return Ok((rendered, true, None));
+    }
+    let answer = home.intervals(range.start, range.end).await?;
+    // Only a complete cache hit is what a kept body may stand for.
+    let rendered = state
+        .render_cache
+        .render_and_keep(view, info, span, answer.revision(), || {
+            render_answer(info, range, &answer, hourly, render)
+        });
+    Ok((rendered, answer.is_complete(), answer.retry_at()))
+}
+
+/// `render` over the answer's intervals, or their hourly means.
+fn render_answer(
+    info: &HomeInfo,
+    range: &ResolvedRange,
+    answer: &Answer,
+    hourly: bool,
+    render: RenderAnswer<'_>,
+) -> Vec<u8> {
+    if hourly {
+        let hours = hourly_means(&answer.intervals, info.zone);
+        render(info, range, answer, &hours)
+    } else {
+        render(info, range, answer, &answer.intervals)
+    }
 }
 
 /// The next moment an answer over `range` can change, as seen at `now`:
@@ -106,7 +153,7 @@ pub(crate) async fn intervals(State(state): State<ApiState>, request: HomeReques
         now,
         DefaultRange::Today,
         View::Intervals,
-        |info, range, answer, intervals| {
+        &|info, range, answer, intervals| {
             let shortfall = answer.shortfall();
             let reason = shortfall.map(|s| s.reason.describe());
             IntervalsJson {
@@ -137,7 +184,7 @@ pub(crate) async fn rates(State(state): State<ApiState>, request: HomeRequest) -
         now,
         DefaultRange::Upcoming,
         View::Rates,
-        |info, _, _, intervals| rates_json(intervals, info.zone),
+        &|info, _, _, intervals| rates_json(intervals, info.zone),
     )
     .await;
     respond(now, result)

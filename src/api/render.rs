@@ -68,48 +68,39 @@ impl IntervalsJson<'_> {
     /// The JSON body.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(160 + self.intervals.len() * 144);
+        self.write_head(&mut out);
+        write_intervals_objects(&mut out, self.intervals, self.zone);
+        self.write_tail(&mut out);
+        out
+    }
+
+    /// The body up to its first interval object: `{"home_id":…,"intervals":[`.
+    /// [`IntervalsJson::render`] is this, [`write_intervals_objects`] over
+    /// the intervals, then [`IntervalsJson::write_tail`]; a body assembled
+    /// from day chunks (`day_chunks`) is the same bytes.
+    pub(crate) fn write_head(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"home_id\":");
-        write_str(&mut out, self.home_id);
+        write_str(out, self.home_id);
         out.extend_from_slice(b",\"currency\":");
-        write_str(&mut out, self.currency);
+        write_str(out, self.currency);
         out.extend_from_slice(b",\"start\":\"");
-        write_local_rfc3339(&mut out, self.start, self.zone);
+        write_local_rfc3339(out, self.start, self.zone);
         out.extend_from_slice(b"\",\"end\":\"");
-        write_local_rfc3339(&mut out, self.end, self.zone);
-        out.extend_from_slice(b"\",\"intervals\":");
-        write_interval_objects(
-            &mut out,
-            self.intervals,
-            self.zone,
-            ("starts_at", "ends_at"),
-            |out, interval| {
-                out.extend_from_slice(b",\"total\":");
-                write_f64(out, interval.total);
-                out.extend_from_slice(b",\"energy\":");
-                write_f64(out, interval.energy);
-                out.extend_from_slice(b",\"tax\":");
-                write_f64(out, interval.tax);
-                out.extend_from_slice(b",\"level\":");
-                match interval.level {
-                    // The levels' spellings are plain ASCII words: nothing to escape.
-                    Some(level) => {
-                        out.push(b'"');
-                        out.extend_from_slice(level.as_str().as_bytes());
-                        out.push(b'"');
-                    }
-                    None => out.extend_from_slice(b"null"),
-                }
-            },
-        );
-        out.extend_from_slice(b",\"complete\":");
+        write_local_rfc3339(out, self.end, self.zone);
+        out.extend_from_slice(b"\",\"intervals\":[");
+    }
+
+    /// The body after its last interval object: `],"complete":…}`.
+    pub(crate) fn write_tail(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"],\"complete\":");
         out.extend_from_slice(if self.complete { b"true" } else { b"false" });
         if let Some(reason) = self.reason {
             out.extend_from_slice(b",\"reason\":");
-            write_str(&mut out, reason);
+            write_str(out, reason);
         }
         if let Some(retry_at) = self.retry_at {
             out.extend_from_slice(b",\"retry_at\":\"");
-            write_local_rfc3339(&mut out, retry_at, self.zone);
+            write_local_rfc3339(out, retry_at, self.zone);
             out.push(b'"');
         }
         if let Some(missing) = self.missing {
@@ -119,23 +110,56 @@ impl IntervalsJson<'_> {
                     out.push(b',');
                 }
                 out.extend_from_slice(b"{\"start\":\"");
-                write_local_rfc3339(&mut out, gap.start, self.zone);
+                write_local_rfc3339(out, gap.start, self.zone);
                 out.extend_from_slice(b"\",\"end\":\"");
-                write_local_rfc3339(&mut out, gap.end, self.zone);
+                write_local_rfc3339(out, gap.end, self.zone);
                 out.extend_from_slice(b"\"}");
             }
             out.push(b']');
         }
         out.push(b'}');
-        out
     }
+}
+
+/// The interval objects of `/intervals` for `intervals` in `zone`, comma
+/// separated, without the brackets: the part of the body a local day's
+/// intervals make, which `day_chunks` keeps once and shares between every
+/// range body that covers the day.
+pub(crate) fn write_intervals_objects(out: &mut Vec<u8>, intervals: &[Interval], zone: Tz) {
+    write_interval_objects(
+        out,
+        intervals,
+        zone,
+        ("starts_at", "ends_at"),
+        |out, interval| {
+            out.extend_from_slice(b",\"total\":");
+            write_f64(out, interval.total);
+            out.extend_from_slice(b",\"energy\":");
+            write_f64(out, interval.energy);
+            out.extend_from_slice(b",\"tax\":");
+            write_f64(out, interval.tax);
+            out.extend_from_slice(b",\"level\":");
+            match interval.level {
+                // The levels' spellings are plain ASCII words: nothing to escape.
+                Some(level) => {
+                    out.push(b'"');
+                    out.extend_from_slice(level.as_str().as_bytes());
+                    out.push(b'"');
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+        },
+    );
 }
 
 /// The evcc view (`/rates`) of `intervals` in `zone`, rendered straight
 /// into bytes: what `serde_json` makes of a `Vec<RateView>`, faster (see
 /// [`IntervalsJson`]).
 pub fn rates_json(intervals: &[Interval], zone: Tz) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + intervals.len() * 80);
+    // ~87 bytes an object (`{"start":…,"end":…,"value":0.2911}`): an
+    // estimate below it would grow, i.e. copy, the body once.
+    let mut out = Vec::with_capacity(2 + intervals.len() * 96);
+    out.push(b'[');
     write_interval_objects(
         &mut out,
         intervals,
@@ -146,6 +170,7 @@ pub fn rates_json(intervals: &[Interval], zone: Tz) -> Vec<u8> {
             write_f64(out, interval.total);
         },
     );
+    out.push(b']');
     out
 }
 
@@ -159,9 +184,10 @@ pub fn rates_json_with_serde(intervals: &[Interval], zone: Tz) -> Vec<u8> {
     serde_json::to_vec(&views).unwrap_or_default()
 }
 
-/// Writes `intervals` as a JSON array of objects that open with each
-/// interval's bounds under `keys` (plain ASCII names); `fields` writes the
-/// rest of each object, from the comma after the end.
+/// Writes `intervals` as JSON objects separated by commas (the inside of
+/// an array) that open with each interval's bounds under `keys` (plain
+/// ASCII names); `fields` writes the rest of each object, from the comma
+/// after the end.
 fn write_interval_objects(
     out: &mut Vec<u8>,
     intervals: &[Interval],
@@ -169,7 +195,6 @@ fn write_interval_objects(
     (start_key, end_key): (&str, &str),
     fields: impl Fn(&mut Vec<u8>, &Interval),
 ) {
-    out.push(b'[');
     let mut timestamps = TimestampWriter::new(zone);
     for (n, interval) in intervals.iter().enumerate() {
         out.extend_from_slice(if n > 0 { b",{\"" } else { b"{\"" });
@@ -184,7 +209,6 @@ fn write_interval_objects(
         fields(out, interval);
         out.push(b'}');
     }
-    out.push(b']');
 }
 
 /// Writes instants as [`local_rfc3339`] does, for a run of instants in one

@@ -18,13 +18,14 @@
 //! (yesterday's `today`, the last quarter's `rates`) do not sit in memory
 //! until the capacity is reached.
 
+use std::hash::Hasher;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::caching::etag_of;
+use super::caching::{EtagText, body_hash};
 use crate::pool::HomeInfo;
 
 /// Bytes of entries the cache holds at most, by default (`--render-cache-mib`).
@@ -49,6 +50,10 @@ pub(crate) enum View {
     IntervalsHourly,
     /// `/rates?resolution=hour`.
     RatesHourly,
+    /// Not a body: the interval objects of one local day in the
+    /// `/intervals` shape, shared by every `/intervals` body whose range
+    /// is made of whole local days (see `day_chunks`).
+    IntervalsDay,
 }
 
 impl View {
@@ -62,19 +67,38 @@ impl View {
     }
 }
 
-/// A body ready to send, with its `ETag`.
+/// A body (or a day chunk) ready to send, with its hash.
 #[derive(Debug, Clone)]
 pub(crate) struct Rendered {
-    /// The JSON body; cloning it shares the bytes.
+    /// The JSON bytes; cloning them shares them.
     pub(crate) body: Bytes,
-    /// Its strong validator, quoted (see `caching::etag_of`).
-    pub(crate) etag: Arc<str>,
+    /// Their [`body_hash`]: the `ETag` of a whole body, a part of the
+    /// `ETag` of a body assembled from chunks.
+    pub(crate) hash: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+impl Rendered {
+    /// `bytes` with their hash.
+    pub(crate) fn new(bytes: Vec<u8>) -> Rendered {
+        Rendered {
+            hash: body_hash(&bytes),
+            body: Bytes::from(bytes),
+        }
+    }
+
+    /// The strong validator of a whole body, quoted.
+    pub(crate) fn etag(&self) -> EtagText {
+        EtagText::of(self.hash)
+    }
+}
+
+/// Plain data, so a lookup neither allocates nor hashes a string: the
+/// home is its id's hash, and an entry found is checked against the home
+/// it was rendered for (ids whose hashes collide only miss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
     view: View,
-    home_id: String,
+    home: u64,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 }
@@ -93,10 +117,8 @@ struct Entry {
 /// moka's own bookkeeping. Measured with glibc's in-use bytes on 10,000
 /// two-day bodies: ~1.75 KB per entry beyond the body, ~0.7 KB of which was
 /// the renderer's capacity slack that kept bodies no longer carry.
-fn weight(key: &Key, entry: &Arc<Entry>) -> u32 {
+fn weight(_key: &Key, entry: &Arc<Entry>) -> u32 {
     let bytes = entry.rendered.body.len()
-        + entry.rendered.etag.len()
-        + key.home_id.len()
         + entry.home.id.len()
         + entry.home.currency.len()
         + ENTRY_OVERHEAD_BYTES;
@@ -114,6 +136,24 @@ static LOOKUPS: LazyLock<[metrics::Counter; 2]> = LazyLock::new(|| {
         |result| metrics::counter!("pricepool_render_cache_requests_total", "result" => result),
     )
 });
+
+/// `pricepool_render_cache_bytes` and `_entries`, registered once (they
+/// are set on every insert, i.e. on every miss).
+static GAUGES: LazyLock<[metrics::Gauge; 2]> = LazyLock::new(|| {
+    let _recorder = crate::telemetry::prometheus();
+    [
+        metrics::gauge!("pricepool_render_cache_bytes"),
+        metrics::gauge!("pricepool_render_cache_entries"),
+    ]
+});
+
+/// Counts one answer of a cached view in
+/// `pricepool_render_cache_requests_total`: a hit when it was sent
+/// without rendering anything.
+pub(crate) fn count(hit: bool) {
+    let [hits, misses] = &*LOOKUPS;
+    if hit { hits } else { misses }.increment(1);
+}
 
 /// The cache. Shared by every request (an `Arc` in [`super::ApiState`]);
 /// moka locks internally, per shard, never across an `.await`.
@@ -149,9 +189,11 @@ impl RenderCache {
     }
 
     fn key(view: View, home: &HomeInfo, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> Key {
+        let mut hasher = rustc_hash::FxHasher::default();
+        hasher.write(home.id.as_bytes());
         Key {
             view,
-            home_id: home.id.clone(),
+            home: hasher.finish(),
             start,
             end,
         }
@@ -167,14 +209,24 @@ impl RenderCache {
         range: (DateTime<Utc>, DateTime<Utc>),
         revision: u64,
     ) -> Option<Rendered> {
-        let kept = self
-            .entries
+        let kept = self.lookup(view, home, range, revision);
+        count(kept.is_some());
+        kept
+    }
+
+    /// [`RenderCache::get`] without counting: for the parts of a body
+    /// (day chunks), which the caller counts once per body with [`count`].
+    pub(crate) fn lookup(
+        &self,
+        view: View,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+    ) -> Option<Rendered> {
+        self.entries
             .get(&Self::key(view, home, range))
             .filter(|entry| entry.revision == revision && entry.home == *home)
-            .map(|entry| entry.rendered.clone());
-        let [hits, misses] = &*LOOKUPS;
-        if kept.is_some() { hits } else { misses }.increment(1);
-        kept
+            .map(|entry| entry.rendered.clone())
     }
 
     /// Renders the body of `view` over the range of `home` with `render`
@@ -192,28 +244,39 @@ impl RenderCache {
         // Kept bodies hold exactly their bytes (a renderer's estimate of the
         // capacity is a few percent high; shrinking in place is cheap).
         body.shrink_to_fit();
-        let rendered = Rendered {
-            etag: Arc::from(etag_of(&body)),
-            body: Bytes::from(body),
-        };
+        let rendered = Rendered::new(body);
         if let Some(revision) = revision {
-            self.entries.insert(
-                Self::key(view, home, range),
-                Arc::new(Entry {
-                    home: home.clone(),
-                    revision,
-                    rendered: rendered.clone(),
-                }),
-            );
-            // Atomic reads: moka's counts as of its last bookkeeping.
-            self.set_gauges();
+            self.keep(view, home, range, revision, &rendered);
         }
         rendered
     }
 
+    /// Keeps `rendered` as the body (or chunk) of `view` over the range of
+    /// `home` at `revision`.
+    pub(crate) fn keep(
+        &self,
+        view: View,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+        rendered: &Rendered,
+    ) {
+        self.entries.insert(
+            Self::key(view, home, range),
+            Arc::new(Entry {
+                home: home.clone(),
+                revision,
+                rendered: rendered.clone(),
+            }),
+        );
+        // Atomic reads: moka's counts as of its last bookkeeping.
+        self.set_gauges();
+    }
+
     fn set_gauges(&self) {
-        metrics::gauge!("pricepool_render_cache_bytes").set(self.entries.weighted_size() as f64);
-        metrics::gauge!("pricepool_render_cache_entries").set(self.entries.entry_count() as f64);
+        let [bytes, entries] = &*GAUGES;
+        bytes.set(self.entries.weighted_size() as f64);
+        entries.set(self.entries.entry_count() as f64);
     }
 
     /// Brings moka's bookkeeping (idle expiry, evictions) up to date and
@@ -288,7 +351,7 @@ mod tests {
         });
         assert_eq!(renders.get(), 1);
         assert_eq!(again.body, first.body);
-        assert_eq!(again.etag, first.etag);
+        assert_eq!(again.etag(), first.etag());
         assert_eq!(
             cache
                 .get(View::Intervals, &home, range(), 7)
@@ -304,7 +367,7 @@ mod tests {
         });
         assert_eq!(renders.get(), 2);
         assert_eq!(&changed.body[..], b"two");
-        assert_ne!(changed.etag, first.etag);
+        assert_ne!(changed.etag(), first.etag());
 
         // Another view, zone or range is another body.
         get_or_render(&cache, View::Rates, &home, range(), Some(8), || render("r"));
@@ -342,8 +405,8 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_capacity() {
         let home = fixtures::home("a");
-        // Body, quoted 16-digit ETag, the id twice, the currency, the allowance.
-        let one_entry = 1000 + 18 + 2 * "a".len() + "EUR".len() + ENTRY_OVERHEAD_BYTES;
+        // Body, the id, the currency, the allowance.
+        let one_entry = 1000 + "a".len() + "EUR".len() + ENTRY_OVERHEAD_BYTES;
         let cache = RenderCache::new(3 * one_entry as u64);
         let day = chrono::TimeDelta::days(1);
         for n in 0..50 {

@@ -92,7 +92,7 @@ async fn answers_are_compressed_when_the_client_asks() {
 }
 
 /// `pricepool_render_cache_requests_total{result="hit"}` as /metrics shows it.
-async fn render_cache_hits(app: &crate::helpers::TestApp) -> u64 {
+pub(crate) async fn render_cache_hits(app: &crate::helpers::TestApp) -> u64 {
     let text = app.get("/metrics").await.text().await.unwrap();
     text.lines()
         .find_map(|line| {

@@ -16,6 +16,7 @@ mod config_file;
 mod conn_limits;
 mod current;
 mod dashboard_cache;
+mod day_chunks;
 mod errors;
 mod intervals;
 mod market_homes;
