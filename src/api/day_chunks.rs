@@ -29,7 +29,7 @@ use super::parts_body::PartsBody;
 use super::problem::ApiError;
 use super::query::ResolvedRange;
 use super::render::{IntervalsJson, write_intervals_objects};
-use super::render_cache::{Rendered, View, count};
+use super::render_cache::{Chunk, RenderCache, Rendered, count};
 use super::state::ApiState;
 use crate::pool::days::{local_date, local_midnight};
 use crate::pool::{HomeInfo, Interval};
@@ -69,9 +69,12 @@ pub(crate) enum Served {
 }
 
 /// The `/intervals` body of `home` over `range`, made of `days` (from
-/// [`local_days`]): from the kept chunks when every day's is kept at the
-/// pool's revision (a hit), else asks the home and renders the chunks
-/// that were not kept, keeping them. Counted once in
+/// [`local_days`]), when the cache found no assembly of it
+/// ([`RenderCache::find`](super::render_cache::RenderCache::find)): from
+/// the kept chunks when every day's is kept at the pool's revision (a hit,
+/// as nothing is rendered), else asks the home and renders the chunks that
+/// were not kept, keeping them. Keeps the assembly, so the next request
+/// for this range costs one lookup. Counted once in
 /// `pricepool_render_cache_requests_total`.
 pub(crate) async fn serve(
     state: &ApiState,
@@ -82,34 +85,67 @@ pub(crate) async fn serve(
 ) -> Result<Served, ApiError> {
     let cache = &state.render_cache;
     let revision = home.revision();
-    let mut chunks: Vec<Option<Rendered>> = days
+    let mut kept: Vec<Option<Chunk>> = days
         .iter()
-        .map(|&day| cache.lookup(View::IntervalsDay, info, day, revision))
+        .map(|&day| cache.lookup_chunk(info, day, revision))
         .collect();
-    if chunks.iter().all(Option::is_some) {
+    let mut kept_at = Some(revision);
+    if kept.iter().all(Option::is_some) {
         count(true);
         home.record_reuse();
-        return Ok(assemble(info, range, chunks.into_iter().flatten()));
-    }
-    count(false);
-    let answer = home.intervals(range.start, range.end).await?;
-    if !answer.is_complete() {
-        return Ok(Served::Incomplete(answer));
-    }
-    if answer.revision() != Some(revision) {
-        // The pool changed since the lookups: those chunks are not this answer's.
-        chunks.iter_mut().for_each(|chunk| *chunk = None);
-    }
-    for (chunk, &day) in chunks.iter_mut().zip(days) {
-        if chunk.is_none() {
-            let rendered = render_day(&answer.intervals, day, info.zone);
-            if let Some(revision) = answer.revision() {
-                cache.keep(View::IntervalsDay, info, day, revision, &rendered);
-            }
-            *chunk = Some(rendered);
+    } else {
+        count(false);
+        let answer = home.intervals(range.start, range.end).await?;
+        if !answer.is_complete() {
+            return Ok(Served::Incomplete(answer));
         }
+        if answer.revision() != kept_at {
+            // The pool changed since the lookups: those chunks are not this
+            // answer's. Without a revision nothing is kept.
+            kept.iter_mut().for_each(|chunk| *chunk = None);
+            kept_at = answer.revision();
+        }
+        let mut chunks = Vec::with_capacity(days.len());
+        for (chunk, &day) in kept.iter().zip(days) {
+            let rendered = match chunk {
+                Some(chunk) => chunk.rendered().clone(),
+                None => render_day(&answer.intervals, day, info.zone),
+            };
+            chunks.push(rendered);
+        }
+        if let Some(revision) = kept_at {
+            for ((chunk, &day), rendered) in kept.iter_mut().zip(days).zip(&chunks) {
+                chunk.get_or_insert_with(|| cache.keep_chunk(info, day, revision, rendered));
+            }
+        }
+        return Ok(served(cache, info, range, kept_at, &kept, chunks));
     }
-    Ok(assemble(info, range, chunks.into_iter().flatten()))
+    let chunks = kept
+        .iter()
+        .flatten()
+        .map(|chunk| chunk.rendered().clone())
+        .collect();
+    Ok(served(cache, info, range, kept_at, &kept, chunks))
+}
+
+/// The body made of `chunks`, its assembly kept when every chunk is kept
+/// at `revision`.
+fn served(
+    cache: &RenderCache,
+    info: &HomeInfo,
+    range: &ResolvedRange,
+    revision: Option<u64>,
+    kept: &[Option<Chunk>],
+    chunks: Vec<Rendered>,
+) -> Served {
+    let (head, hash) = head_and_hash(info, range, &chunks);
+    if let Some(revision) = revision
+        && let Some(kept) = kept.iter().cloned().collect::<Option<Vec<Chunk>>>()
+    {
+        let span = (range.start, range.end);
+        cache.keep_assembly(info, span, revision, head.clone(), &kept, hash);
+    }
+    Served::Body(body_of(head, chunks), EtagText::of(hash))
 }
 
 /// The chunk of `day`: the objects of the `intervals` (in order) that
@@ -179,32 +215,43 @@ static TAIL: LazyLock<StaticPart> = LazyLock::new(|| {
 
 static COMMA: LazyLock<StaticPart> = LazyLock::new(|| StaticPart::new(b",".to_vec()));
 
-/// The head, the non-empty `chunks` with commas between, the tail, and
-/// the `ETag` of the whole from the parts' hashes.
-fn assemble(
+/// The head of the body over `range`, and the hash of the whole: the
+/// head, the non-empty `chunks` with commas between, the tail (its `ETag`).
+fn head_and_hash<'a>(
     info: &HomeInfo,
     range: &ResolvedRange,
-    chunks: impl IntoIterator<Item = Rendered>,
-) -> Served {
+    chunks: impl IntoIterator<Item = &'a Rendered>,
+) -> (Bytes, u64) {
     let mut head = Vec::with_capacity(160);
     frame(info, range).write_head(&mut head);
     let mut hashes = PartsHasher::default();
     hashes.push(body_hash(&head));
+    let mut first = true;
+    for chunk in chunks.into_iter().filter(|chunk| !chunk.body.is_empty()) {
+        if !first {
+            hashes.push(COMMA.hash);
+        }
+        first = false;
+        hashes.push(chunk.hash);
+    }
+    hashes.push(TAIL.hash);
+    (Bytes::from(head), hashes.finish())
+}
+
+/// The body: `head`, the non-empty `chunks` with commas between, the tail.
+pub(crate) fn body_of(head: Bytes, chunks: impl IntoIterator<Item = Rendered>) -> PartsBody {
     let mut body = PartsBody::with_capacity(2 + 2 * MAX_DAYS);
-    body.push(Bytes::from(head));
+    body.push(head);
     let mut first = true;
     for chunk in chunks.into_iter().filter(|chunk| !chunk.body.is_empty()) {
         if !first {
             body.push(COMMA.bytes.clone());
-            hashes.push(COMMA.hash);
         }
         first = false;
         body.push(chunk.body);
-        hashes.push(chunk.hash);
     }
     body.push(TAIL.bytes.clone());
-    hashes.push(TAIL.hash);
-    Served::Body(body, EtagText::of(hashes.finish()))
+    body
 }
 
 #[cfg(test)]
@@ -226,16 +273,16 @@ mod tests {
     /// day chunks, concatenated, and its `ETag`.
     fn chunked(info: &HomeInfo, range: &ResolvedRange, intervals: &[Interval]) -> (String, String) {
         let days = local_days(info.zone, range.start, range.end).expect("whole local days");
-        let chunks = days
+        let chunks: Vec<Rendered> = days
             .iter()
-            .map(|&day| render_day(intervals, day, info.zone));
-        match assemble(info, range, chunks) {
-            Served::Body(body, etag) => (
-                String::from_utf8(body.concatenated()).unwrap(),
-                etag.as_str().to_owned(),
-            ),
-            Served::Incomplete(_) => unreachable!("assemble makes bodies"),
-        }
+            .map(|&day| render_day(intervals, day, info.zone))
+            .collect();
+        let (head, hash) = head_and_hash(info, range, &chunks);
+        let body = body_of(head, chunks);
+        (
+            String::from_utf8(body.concatenated()).unwrap(),
+            EtagText::of(hash).as_str().to_owned(),
+        )
     }
 
     fn serde_body(info: &HomeInfo, range: &ResolvedRange, intervals: &[Interval]) -> String {

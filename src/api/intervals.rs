@@ -10,14 +10,15 @@ use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::answer_query::wants_hourly;
+use super::caching::EtagText;
 use super::caching::{MAX_AGE_CAP_SECONDS, cached_json, cached_json_with_etag, max_age};
-use super::day_chunks::{self, Served};
+use super::day_chunks::{self, Day, Served};
 use super::dto::{CurrentBody, IntervalView, local_rfc3339};
 use super::extract::{HomeRequest, find_home};
 use super::problem::{ApiError, respond};
 use super::query::{DefaultRange, ResolvedRange, parse_pairs, parse_range};
 use super::render::{IntervalsJson, rates_json};
-use super::render_cache::{Rendered, View};
+use super::render_cache::{Found, Rendered, View, count};
 use super::state::ApiState;
 use crate::answers::hourly_means;
 use crate::pool::{HomeInfo, Interval, QUARTER_SECONDS};
@@ -53,25 +54,25 @@ async fn range_response(
     let range = parse_range(&pairs)?.resolve(info.zone, now, default);
     let hourly = wants_hourly(&pairs)?;
     let view = view.hourly_if(hourly);
-    let days = match view {
-        View::Intervals => day_chunks::local_days(info.zone, range.start, range.end),
-        _ => None,
-    };
-    let (body, etag, complete, retry_at) = match days {
-        Some(days) => match day_chunks::serve(state, &home, &info, &range, &days).await? {
-            Served::Body(body, etag) => (Body::from(body), etag, true, None),
-            Served::Incomplete(answer) => {
-                let rendered = Rendered::new(render_answer(&info, &range, &answer, hourly, render));
+    let (body, etag, complete, retry_at) = match kept(state, &home, &info, &range, view) {
+        Some(hit) => hit,
+        None => match day_chunks_of(view, &info, &range) {
+            Some(days) => match day_chunks::serve(state, &home, &info, &range, &days).await? {
+                Served::Body(body, etag) => (Body::from(body), etag, true, None),
+                Served::Incomplete(answer) => {
+                    let rendered =
+                        Rendered::new(render_answer(&info, &range, &answer, hourly, render));
+                    let etag = rendered.etag();
+                    (Body::from(rendered.body), etag, false, answer.retry_at())
+                }
+            },
+            None => {
+                let (rendered, complete, retry_at) =
+                    whole_body(state, &home, (&info, &range), view, hourly, render).await?;
                 let etag = rendered.etag();
-                (Body::from(rendered.body), etag, false, answer.retry_at())
+                (Body::from(rendered.body), etag, complete, retry_at)
             }
         },
-        None => {
-            let (rendered, complete, retry_at) =
-                whole_body(state, &home, (&info, &range), view, hourly, render).await?;
-            let etag = rendered.etag();
-            (Body::from(rendered.body), etag, complete, retry_at)
-        }
     };
     let max_age_seconds = max_age(now, Some(next_change(now, &range, complete, retry_at)));
     Ok(cached_json_with_etag(
@@ -82,9 +83,47 @@ async fn range_response(
     ))
 }
 
-/// A range body rendered whole: the kept one, else rendered from the
-/// home's answer and kept when complete. With whether it is complete and
-/// when asking again may fill it.
+/// The kept body of `view` over `range` (whole or assembled from day
+/// chunks) at the home's revision: a complete answer, found with one
+/// lookup. Counted as a hit; a miss is counted where it is rendered.
+fn kept(
+    state: &ApiState,
+    home: &Home,
+    info: &HomeInfo,
+    range: &ResolvedRange,
+    view: View,
+) -> Option<(Body, EtagText, bool, Option<DateTime<Utc>>)> {
+    let found = state
+        .render_cache
+        .find(view, info, (range.start, range.end), home.revision())?;
+    count(true);
+    home.record_reuse();
+    Some(match found {
+        Found::Body(rendered) => {
+            let etag = rendered.etag();
+            (Body::from(rendered.body), etag, true, None)
+        }
+        Found::Assembly { head, chunks, hash } => (
+            Body::from(day_chunks::body_of(head, chunks)),
+            EtagText::of(hash),
+            true,
+            None,
+        ),
+    })
+}
+
+/// The local days an `/intervals` body over `range` is assembled from,
+/// when it is one over whole local days (`day_chunks`).
+fn day_chunks_of(view: View, info: &HomeInfo, range: &ResolvedRange) -> Option<Vec<Day>> {
+    match view {
+        View::Intervals => day_chunks::local_days(info.zone, range.start, range.end),
+        _ => None,
+    }
+}
+
+/// A range body rendered whole (after [`kept`] missed), kept when the
+/// answer is complete. With whether it is complete and when asking again
+/// may fill it.
 async fn whole_body(
     state: &ApiState,
     home: &Home,
@@ -93,13 +132,10 @@ async fn whole_body(
     hourly: bool,
     render: RenderAnswer<'_>,
 ) -> Result<(Rendered, bool, Option<DateTime<Utc>>), ApiError> {
-    let span = (range.start, range.end);
-    if let Some(rendered) = state.render_cache.get(view, info, span, home.revision()) {
-        home.record_reuse();
-        return Ok((rendered, true, None));
-    }
+    count(false);
     let answer = home.intervals(range.start, range.end).await?;
     // Only a complete cache hit is what a kept body may stand for.
+    let span = (range.start, range.end);
     let rendered = state
         .render_cache
         .render_and_keep(view, info, span, answer.revision(), || {

@@ -19,7 +19,7 @@
 //! until the capacity is reached.
 
 use std::hash::Hasher;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -103,13 +103,58 @@ struct Key {
     end: DateTime<Utc>,
 }
 
+/// A kept entry: a body or day chunk, or how a body over whole local days
+/// is assembled.
 #[derive(Debug)]
-struct Entry {
+pub(crate) struct Entry {
     /// The home as it was when rendered (zone and currency are in the body).
     home: HomeInfo,
     /// The pool revision the body was rendered from.
     revision: u64,
-    rendered: Rendered,
+    kept: Kept,
+}
+
+#[derive(Debug)]
+enum Kept {
+    /// A whole body, or a day chunk.
+    Body(Rendered),
+    /// A body over whole local days (`day_chunks`): its head and the chunk
+    /// entries it is made of. The chunks are held weakly: their bytes
+    /// belong to (and are weighed in) their own entries, so an assembly
+    /// never keeps an evicted chunk alive; a chunk gone makes it a miss.
+    Assembly {
+        head: Bytes,
+        chunks: Vec<Weak<Entry>>,
+        hash: u64,
+    },
+}
+
+/// A day chunk's entry, kept or just inserted, to build an assembly from.
+#[derive(Debug, Clone)]
+pub(crate) struct Chunk(Arc<Entry>);
+
+impl Chunk {
+    /// The chunk's bytes and hash.
+    pub(crate) fn rendered(&self) -> &Rendered {
+        match &self.0.kept {
+            Kept::Body(rendered) => rendered,
+            // `lookup_chunk` and `keep_chunk` only hand out bodies.
+            Kept::Assembly { .. } => unreachable!("a chunk is a body"),
+        }
+    }
+}
+
+/// A kept body found by [`RenderCache::find`].
+pub(crate) enum Found {
+    /// Rendered whole.
+    Body(Rendered),
+    /// Assembled: the head, the day chunks in order, and the hash of the
+    /// whole (its `ETag`).
+    Assembly {
+        head: Bytes,
+        chunks: Vec<Rendered>,
+        hash: u64,
+    },
 }
 
 /// What an entry costs, for the capacity: its body, ETag and strings, plus
@@ -118,10 +163,13 @@ struct Entry {
 /// two-day bodies: ~1.75 KB per entry beyond the body, ~0.7 KB of which was
 /// the renderer's capacity slack that kept bodies no longer carry.
 fn weight(_key: &Key, entry: &Arc<Entry>) -> u32 {
-    let bytes = entry.rendered.body.len()
-        + entry.home.id.len()
-        + entry.home.currency.len()
-        + ENTRY_OVERHEAD_BYTES;
+    let kept = match &entry.kept {
+        Kept::Body(rendered) => rendered.body.len(),
+        Kept::Assembly { head, chunks, .. } => {
+            head.len() + chunks.len() * std::mem::size_of::<Weak<Entry>>()
+        }
+    };
+    let bytes = kept + entry.home.id.len() + entry.home.currency.len() + ENTRY_OVERHEAD_BYTES;
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
@@ -202,6 +250,7 @@ impl RenderCache {
     /// The kept body of `view` over the range of `home`, when it was
     /// rendered from the pool at `revision`. Counted in
     /// `pricepool_render_cache_requests_total` (hit or miss).
+    #[cfg(test)]
     pub(crate) fn get(
         &self,
         view: View,
@@ -209,24 +258,63 @@ impl RenderCache {
         range: (DateTime<Utc>, DateTime<Utc>),
         revision: u64,
     ) -> Option<Rendered> {
-        let kept = self.lookup(view, home, range, revision);
+        let kept = match self.find(view, home, range, revision) {
+            Some(Found::Body(rendered)) => Some(rendered),
+            _ => None,
+        };
         count(kept.is_some());
         kept
     }
 
-    /// [`RenderCache::get`] without counting: for the parts of a body
-    /// (day chunks), which the caller counts once per body with [`count`].
-    pub(crate) fn lookup(
+    /// The kept body of `view` over the range of `home` at `revision`,
+    /// whole or as an assembly whose chunks are all still kept. Not
+    /// counted: the caller counts the answer with [`count`].
+    pub(crate) fn find(
         &self,
         view: View,
         home: &HomeInfo,
         range: (DateTime<Utc>, DateTime<Utc>),
         revision: u64,
-    ) -> Option<Rendered> {
+    ) -> Option<Found> {
+        let entry = self.entry(view, home, range, revision)?;
+        match &entry.kept {
+            Kept::Body(rendered) => Some(Found::Body(rendered.clone())),
+            Kept::Assembly { head, chunks, hash } => {
+                let chunks = chunks
+                    .iter()
+                    .map(|chunk| Some(Chunk(chunk.upgrade()?).rendered().clone()))
+                    .collect::<Option<Vec<Rendered>>>()?;
+                Some(Found::Assembly {
+                    head: head.clone(),
+                    chunks,
+                    hash: *hash,
+                })
+            }
+        }
+    }
+
+    /// The kept chunk of `home` over `day` at `revision` (not counted).
+    pub(crate) fn lookup_chunk(
+        &self,
+        home: &HomeInfo,
+        day: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+    ) -> Option<Chunk> {
+        self.entry(View::IntervalsDay, home, day, revision)
+            .filter(|entry| matches!(entry.kept, Kept::Body(_)))
+            .map(Chunk)
+    }
+
+    fn entry(
+        &self,
+        view: View,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+    ) -> Option<Arc<Entry>> {
         self.entries
             .get(&Self::key(view, home, range))
             .filter(|entry| entry.revision == revision && entry.home == *home)
-            .map(|entry| entry.rendered.clone())
     }
 
     /// Renders the body of `view` over the range of `home` with `render`
@@ -251,8 +339,8 @@ impl RenderCache {
         rendered
     }
 
-    /// Keeps `rendered` as the body (or chunk) of `view` over the range of
-    /// `home` at `revision`.
+    /// Keeps `rendered` as the body of `view` over the range of `home` at
+    /// `revision`.
     pub(crate) fn keep(
         &self,
         view: View,
@@ -261,16 +349,60 @@ impl RenderCache {
         revision: u64,
         rendered: &Rendered,
     ) {
-        self.entries.insert(
-            Self::key(view, home, range),
-            Arc::new(Entry {
-                home: home.clone(),
-                revision,
-                rendered: rendered.clone(),
-            }),
-        );
+        self.insert(view, home, range, revision, Kept::Body(rendered.clone()));
+    }
+
+    /// Keeps `rendered` as the chunk of `home` over `day` at `revision`,
+    /// and hands it back for an assembly.
+    pub(crate) fn keep_chunk(
+        &self,
+        home: &HomeInfo,
+        day: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+        rendered: &Rendered,
+    ) -> Chunk {
+        let kept = Kept::Body(rendered.clone());
+        Chunk(self.insert(View::IntervalsDay, home, day, revision, kept))
+    }
+
+    /// Keeps how the `/intervals` body of `home` over `range` at
+    /// `revision` is assembled: `head`, then `chunks` (weakly), and the
+    /// whole's `hash`. A hit then costs one lookup, as a whole body does.
+    pub(crate) fn keep_assembly(
+        &self,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+        head: Bytes,
+        chunks: &[Chunk],
+        hash: u64,
+    ) {
+        let chunks = chunks
+            .iter()
+            .map(|chunk| Arc::downgrade(&chunk.0))
+            .collect();
+        let kept = Kept::Assembly { head, chunks, hash };
+        self.insert(View::Intervals, home, range, revision, kept);
+    }
+
+    fn insert(
+        &self,
+        view: View,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+        kept: Kept,
+    ) -> Arc<Entry> {
+        let entry = Arc::new(Entry {
+            home: home.clone(),
+            revision,
+            kept,
+        });
+        self.entries
+            .insert(Self::key(view, home, range), Arc::clone(&entry));
         // Atomic reads: moka's counts as of its last bookkeeping.
         self.set_gauges();
+        entry
     }
 
     fn set_gauges(&self) {
