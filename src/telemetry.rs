@@ -14,7 +14,7 @@ mod access_format;
 mod log_writer;
 
 pub use access_format::ACCESS_TARGET;
-pub(crate) use access_format::TextLines;
+pub(crate) use access_format::{TextFields, TextLines};
 
 pub use log_writer::{LogGuard, report_dropped_log_lines, watch_dropped_log_lines};
 
@@ -34,7 +34,10 @@ pub fn init_tracing(format: LogFormat, filter: &str) -> LogGuard {
         .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _already_installed = match format {
-        LogFormat::Text => builder.event_format(TextLines::default()).try_init(),
+        LogFormat::Text => builder
+            .event_format(TextLines::default())
+            .fmt_fields(TextFields::default())
+            .try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     guard

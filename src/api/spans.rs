@@ -233,6 +233,7 @@ mod tests {
             tracing_subscriber::fmt()
                 .with_ansi(false)
                 .event_format(crate::telemetry::TextLines::default())
+                .fmt_fields(crate::telemetry::TextFields::default())
                 .with_writer(move || writer.clone())
                 .finish()
                 .into()
