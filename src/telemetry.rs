@@ -11,10 +11,12 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 mod access_format;
+mod access_json;
 mod log_writer;
 
 pub use access_format::ACCESS_TARGET;
 pub(crate) use access_format::{TextFields, TextLines};
+pub(crate) use access_json::JsonLines;
 
 pub use log_writer::{LogGuard, report_dropped_log_lines, watch_dropped_log_lines};
 
@@ -38,7 +40,11 @@ pub fn init_tracing(format: LogFormat, filter: &str) -> LogGuard {
             .event_format(TextLines::default())
             .fmt_fields(TextFields::default())
             .try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .event_format(JsonLines::default())
+            .try_init(),
     };
     guard
 }

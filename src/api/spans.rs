@@ -33,7 +33,7 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    let span = tracing::info_span!("request", request_id);
+    let span = request_span(request_id);
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let uri = request.uri().clone();
@@ -58,6 +58,12 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
         latency_ms,
     );
     response
+}
+
+/// The request's span: its target is [`ACCESS_TARGET`] like the access
+/// line's (the JSON format recognises it by both).
+fn request_span(request_id: &str) -> tracing::Span {
+    tracing::info_span!(target: ACCESS_TARGET, "request", request_id)
 }
 
 /// Writes the access line (at warn for a server error) in the current
@@ -175,12 +181,8 @@ mod tests {
     }
 
     /// The lines `subscriber` writes for a few access lines in a request
-    /// span (ids, routes and homes that need escaping among them), each
-    /// without its timestamp (the text before the first space), and the
-    /// timestamps.
-    fn access_lines(
-        make: impl FnOnce(Captured) -> tracing::Dispatch,
-    ) -> (Vec<String>, Vec<String>) {
+    /// span (ids, routes and homes that need escaping among them).
+    fn access_lines(make: impl FnOnce(Captured) -> tracing::Dispatch) -> Vec<String> {
         let captured = Captured::default();
         let dispatch = make(captured.clone());
         // Interest per thread and per event, whatever other tests of this
@@ -200,7 +202,7 @@ mod tests {
                 ("4", "back\\slash", 200, 1.0),
                 ("5", "only\"quote", 200, 1e16),
             ] {
-                let span = tracing::info_span!("request", request_id);
+                let span = request_span(request_id);
                 let _in_span = span.enter();
                 write_access_line(
                     status >= 500,
@@ -214,22 +216,29 @@ mod tests {
             tracing::info!(target: ACCESS_TARGET, "answered outside a span");
         });
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|line| line.split_once(' ').unwrap())
+        text.lines().map(str::to_string).collect()
+    }
+
+    /// Each line split at `after_time` (the end of its timestamp) into the
+    /// rest of the line and the timestamp.
+    fn without_times(lines: Vec<String>, after_time: &str) -> (Vec<String>, Vec<String>) {
+        lines
+            .iter()
+            .map(|line| line.split_once(after_time).unwrap())
             .map(|(time, rest)| (rest.to_string(), time.to_string()))
             .unzip()
     }
 
     #[test]
     fn the_text_access_line_is_what_the_default_format_writes() {
-        let (default, default_times) = access_lines(|writer| {
+        let default = access_lines(|writer| {
             tracing_subscriber::fmt()
                 .with_ansi(false)
                 .with_writer(move || writer.clone())
                 .finish()
                 .into()
         });
-        let (ours, our_times) = access_lines(|writer| {
+        let ours = access_lines(|writer| {
             tracing_subscriber::fmt()
                 .with_ansi(false)
                 .event_format(crate::telemetry::TextLines::default())
@@ -238,6 +247,8 @@ mod tests {
                 .finish()
                 .into()
         });
+        let (ours, our_times) = without_times(ours, " ");
+        let (default, default_times) = without_times(default, " ");
         assert_eq!(ours, default);
         assert_eq!(ours.len(), 6, "{ours:#?}");
         assert!(ours[0].starts_with(" INFO request{request_id=\"0fe8282e"));
@@ -252,6 +263,48 @@ mod tests {
         let first = parse(&default_times[0]);
         for time in our_times.iter().chain(&default_times) {
             assert!((parse(time) - first).num_seconds().abs() < 60, "{time}");
+        }
+    }
+
+    #[test]
+    fn the_json_access_line_is_what_the_default_json_format_writes() {
+        let default = access_lines(|writer| {
+            tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .with_writer(move || writer.clone())
+                .finish()
+                .into()
+        });
+        let ours = access_lines(|writer| {
+            tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .event_format(crate::telemetry::JsonLines::default())
+                .with_writer(move || writer.clone())
+                .finish()
+                .into()
+        });
+        // Lines start `{"timestamp":"…Z",`: compare what follows.
+        assert_eq!(
+            without_times(ours.clone(), "Z\",").0,
+            without_times(default, "Z\",").0
+        );
+        assert_eq!(ours.len(), 6, "{ours:#?}");
+        let lines: Vec<serde_json::Value> = ours
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(
+            lines[0]["span"]["request_id"],
+            "0fe8282e-dae9-450c-8f7b-793a6559a81c"
+        );
+        assert_eq!(lines[0]["message"], "answered");
+        assert_eq!(lines[0]["status"], 200);
+        for line in &lines {
+            let time = line["timestamp"].as_str().unwrap();
+            assert_eq!(time.len(), "2026-11-30T18:27:50.890277Z".len(), "{time}");
+            assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
         }
     }
 }

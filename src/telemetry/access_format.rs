@@ -97,7 +97,7 @@ thread_local! {
 /// Writes `now` as the default timer does (RFC 3339, UTC, microseconds:
 /// `2026-11-30T18:27:50.890277Z`). False, having written nothing, for an
 /// instant outside 1970..=9999, which the caller leaves to the default.
-fn write_timestamp(
+pub(super) fn write_timestamp(
     writer: &mut Writer<'_>,
     now: std::time::SystemTime,
 ) -> Result<bool, fmt::Error> {
