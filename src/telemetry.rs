@@ -10,7 +10,13 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+mod access_format;
+mod access_json;
 mod log_writer;
+
+pub use access_format::ACCESS_TARGET;
+pub(crate) use access_format::{TextFields, TextLines};
+pub(crate) use access_json::JsonLines;
 
 pub use log_writer::{LogGuard, report_dropped_log_lines, watch_dropped_log_lines};
 
@@ -30,8 +36,15 @@ pub fn init_tracing(format: LogFormat, filter: &str) -> LogGuard {
         .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _already_installed = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder
+            .event_format(TextLines::default())
+            .fmt_fields(TextFields::default())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .event_format(JsonLines::default())
+            .try_init(),
     };
     guard
 }

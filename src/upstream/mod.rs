@@ -43,6 +43,7 @@ pub(crate) mod failover;
 pub(crate) mod feed;
 pub(crate) mod gate;
 pub(crate) mod home;
+pub(crate) mod home_map;
 pub(crate) mod http;
 pub(crate) mod market;
 pub(crate) mod nordpool;

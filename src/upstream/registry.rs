@@ -17,6 +17,7 @@ use super::failover::GatedSource;
 use super::feed::{ChangeHook, Feed, FeedContext, record_live_intervals};
 use super::gate::CallGate;
 use super::home::Home;
+use super::home_map::HomeMap;
 use super::market::Market;
 use super::source::{PriceSource, Source};
 use super::validate::Trust;
@@ -50,9 +51,10 @@ struct RegistryShared {
     /// The source that knows its own homes (Tibber, the demo market), if
     /// any; every home it discovers has a feed of its own priced by it.
     discovering: Option<GatedSource>,
-    /// Homes by id. std RwLock: read on every request, written when homes
-    /// are discovered or restored; never held across `.await`.
-    homes: RwLock<BTreeMap<String, Home>>,
+    /// Homes by id (hashed and ordered, see `home_map`). std RwLock: read
+    /// on every request, written when homes are discovered or restored;
+    /// never held across `.await`.
+    homes: RwLock<HomeMap>,
     /// Market feeds by feed id (`DE-LU-EUR`) and the gate of each source
     /// name, so one provider's budget is shared by every market it prices.
     /// std RwLock, written at start only.
@@ -140,7 +142,7 @@ impl Registry {
             shared: Arc::new(RegistryShared {
                 context,
                 discovering,
-                homes: RwLock::new(BTreeMap::new()),
+                homes: RwLock::new(HomeMap::default()),
                 markets: RwLock::new(Markets::default()),
                 changes,
             }),

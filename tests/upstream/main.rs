@@ -13,6 +13,7 @@ mod coordinator;
 mod demo;
 mod failures;
 mod fake;
+mod home_lookup;
 mod logs;
 mod market_homes;
 mod market_sources;
