@@ -524,6 +524,37 @@ mod tests {
     }
 
     #[test]
+    fn an_assembly_is_found_while_its_chunks_are_kept_and_never_keeps_one_alive() {
+        let cache = RenderCache::default();
+        let home = fixtures::home("a");
+        let day = range();
+        let chunk = Rendered::new(vec![b'1'; 1000]);
+        let kept = cache.keep_chunk(&home, day, 3, &chunk);
+        cache.keep_assembly(&home, day, 3, Bytes::from_static(b"head"), &[kept], 42);
+        let Some(Found::Assembly { head, chunks, hash }) =
+            cache.find(View::Intervals, &home, day, 3)
+        else {
+            panic!("the assembly is kept");
+        };
+        assert_eq!((&head[..], hash), (&b"head"[..], 42));
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].body, chunk.body);
+        assert!(cache.find(View::Intervals, &home, day, 4).is_none());
+        // The chunk's bytes are weighed once, in the chunk's entry.
+        let two_entries = 2 * ("a".len() + "EUR".len() + ENTRY_OVERHEAD_BYTES) as u64;
+        let weighed = cache.weighted_bytes();
+        assert!(weighed < two_entries + 1000 + 100, "{weighed}");
+        drop(chunks);
+
+        // The chunk evicted: the assembly no longer finds it.
+        cache
+            .entries
+            .invalidate(&RenderCache::key(View::IntervalsDay, &home, day));
+        cache.entries.run_pending_tasks();
+        assert!(cache.find(View::Intervals, &home, day, 3).is_none());
+    }
+
+    #[test]
     fn answers_without_a_revision_are_not_kept() {
         let cache = RenderCache::default();
         let home = fixtures::home("a");
