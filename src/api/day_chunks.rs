@@ -162,8 +162,9 @@ fn render_day(intervals: &[Interval], (start, end): Day, zone: Tz) -> Rendered {
 }
 
 /// The `/intervals` body of a complete answer over `range` (head and
-/// tail) around no intervals: the chunks go between.
-fn frame<'a>(info: &'a HomeInfo, range: &ResolvedRange) -> IntervalsJson<'a> {
+/// tail) around no intervals: the chunks go between (and the handler's
+/// answer, complete or not, fills in the rest).
+pub(crate) fn frame<'a>(info: &'a HomeInfo, range: &ResolvedRange) -> IntervalsJson<'a> {
     IntervalsJson {
         home_id: &info.id,
         currency: &info.currency,

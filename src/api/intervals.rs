@@ -193,16 +193,12 @@ pub(crate) async fn intervals(State(state): State<ApiState>, request: HomeReques
             let shortfall = answer.shortfall();
             let reason = shortfall.map(|s| s.reason.describe());
             IntervalsJson {
-                home_id: &info.id,
-                currency: &info.currency,
-                zone: info.zone,
-                start: range.start,
-                end: range.end,
                 intervals,
                 complete: shortfall.is_none(),
                 reason: reason.as_deref(),
                 retry_at: answer.retry_at(),
                 missing: shortfall.map(|s| s.missing.as_slice()),
+                ..day_chunks::frame(info, range)
             }
             .render()
         },
