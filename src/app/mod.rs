@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::middleware::ApiToken;
 use crate::api::render_cache::RenderCache;
+use crate::api::state::Shared as ApiShared;
 use crate::api::{ApiState, router, startup_router};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
@@ -395,7 +396,7 @@ fn api_state(
     ready: Arc<AtomicBool>,
 ) -> ApiState {
     let (savers, lookup) = (savers.clone(), registry.clone());
-    ApiState {
+    ApiState::new(ApiShared {
         registry,
         // A market home's snapshot is its market feed's.
         save_status: Arc::new(move |home_id: &str| {
@@ -416,7 +417,7 @@ fn api_state(
         )),
         page_cache: Arc::default(),
         mqtt,
-    }
+    })
 }
 
 /// Retries discovery until it succeeds (the service is then ready) or shutdown.
