@@ -141,7 +141,7 @@ pub(crate) async fn cheapest_window(
             retry_at: answer.retry_at().map(|t| local_rfc3339(t, zone)),
         };
         Ok(cached_json(
-            &request.headers,
+            &request.if_none_match,
             &body,
             answer_max_age(now, &range, &answer),
         ))
@@ -193,7 +193,7 @@ pub(crate) async fn summary(State(state): State<ApiState>, request: HomeRequest)
             days: days.into_iter().map(day_view).collect(),
         };
         Ok(cached_json(
-            &request.headers,
+            &request.if_none_match,
             &body,
             answer_max_age(now, &range, &answer),
         ))

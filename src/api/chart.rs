@@ -60,7 +60,7 @@ pub(crate) async fn chart_svg(State(state): State<ApiState>, request: HomeReques
         let body = Bytes::from(svg.into_bytes());
         let etag = etag_of(&body);
         Ok::<Response, ApiError>(cached_body(
-            &request.headers,
+            &request.if_none_match,
             body,
             &etag,
             HeaderValue::from_static("image/svg+xml"),

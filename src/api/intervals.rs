@@ -76,7 +76,7 @@ async fn range_response(
     };
     let max_age_seconds = max_age(now, Some(next_change(now, &range, complete, retry_at)));
     Ok(cached_json_with_etag(
-        &request.headers,
+        &request.if_none_match,
         body,
         etag.as_str(),
         max_age_seconds,
@@ -258,7 +258,7 @@ pub(crate) async fn current(State(state): State<ApiState>, request: HomeRequest)
             interval: IntervalView::new(interval, info.zone),
         };
         let seconds = max_age(now, Some(interval.ends_at()));
-        Ok(cached_json(&request.headers, &body, seconds))
+        Ok(cached_json(&request.if_none_match, &body, seconds))
     }
     .await;
     respond(now, result)
