@@ -11,6 +11,12 @@
 //! neither the intervals nor a comparison of them. Only answers that are
 //! the pool's content (complete, with a revision) are kept.
 //!
+//! An entry is a whole body, a day chunk (`day_chunks`: a local day's
+//! interval objects, shared by every `/intervals` body over that day), or
+//! the assembly of such a body (its head and weak references to its
+//! chunks' entries), so a hot range over whole days is one lookup while
+//! each chunk's bytes are kept and weighed once.
+//!
 //! Bounded two ways: at most `capacity_bytes` of entries (bodies plus their
 //! keys), the least valuable going first (moka's TinyLFU: a scan of
 //! once-asked ranges does not push out the polled ones); and an entry
