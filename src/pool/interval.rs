@@ -2,8 +2,10 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+
+use super::packed_start::PackedStart;
 
 /// The length of one price slot. Day-ahead markets price hours (before
 /// 2025-10-01 in Europe) or quarter-hours; nothing else is representable, so a
@@ -121,47 +123,6 @@ pub struct Interval {
     pub tax: f64,
     /// Price level, where the source has one.
     pub level: Option<PriceLevel>,
-}
-
-/// An interval's start in 6 bytes: `2 × unix seconds`, plus 1 when the
-/// instant had a sub-second fraction (which `validate` rejects as off the
-/// grid), as a little-endian 48-bit two's-complement number. 47 bits of
-/// seconds cover chrono's whole range (±262,143 years), so every
-/// `DateTime<Utc>` a source can produce is kept, to the second.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct PackedStart([u8; 6]);
-
-impl PackedStart {
-    fn new(instant: DateTime<Utc>) -> PackedStart {
-        PackedStart::pack(instant.timestamp() * 2 + i64::from(instant.nanosecond() != 0))
-    }
-
-    /// Whole `seconds`, which the caller keeps within chrono's range.
-    fn from_seconds(seconds: i64) -> PackedStart {
-        PackedStart::pack(seconds * 2)
-    }
-
-    fn pack(packed: i64) -> PackedStart {
-        let bytes = packed.to_le_bytes();
-        PackedStart([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]])
-    }
-
-    #[inline]
-    fn packed(self) -> i64 {
-        let [a, b, c, d, e, f] = self.0;
-        // Shift the sign bit of the 48-bit number into place, then back.
-        (i64::from_le_bytes([a, b, c, d, e, f, 0, 0]) << 16) >> 16
-    }
-
-    #[inline]
-    fn seconds(self) -> i64 {
-        self.packed() >> 1
-    }
-
-    #[inline]
-    fn has_fraction(self) -> bool {
-        self.packed() & 1 != 0
-    }
 }
 
 /// The serde form of an `Interval`: the fields and their order as they were

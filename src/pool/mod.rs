@@ -19,6 +19,7 @@ pub mod group;
 pub mod index;
 pub mod interval;
 mod invariants;
+mod packed_start;
 mod snapshot;
 mod stats;
 
