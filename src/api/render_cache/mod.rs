@@ -253,25 +253,6 @@ impl RenderCache {
         }
     }
 
-    /// The kept body of `view` over the range of `home`, when it was
-    /// rendered from the pool at `revision`. Counted in
-    /// `pricepool_render_cache_requests_total` (hit or miss).
-    #[cfg(test)]
-    pub(crate) fn get(
-        &self,
-        view: View,
-        home: &HomeInfo,
-        range: (DateTime<Utc>, DateTime<Utc>),
-        revision: u64,
-    ) -> Option<Rendered> {
-        let kept = match self.find(view, home, range, revision) {
-            Some(Found::Body(rendered)) => Some(rendered),
-            _ => None,
-        };
-        count(kept.is_some());
-        kept
-    }
-
     /// The kept body of `view` over the range of `home` at `revision`,
     /// whole or as an assembly whose chunks are all still kept. Not
     /// counted: the caller counts the answer with [`count`].
