@@ -89,42 +89,40 @@ pub(crate) async fn serve(
         .iter()
         .map(|&day| cache.lookup_chunk(info, day, revision))
         .collect();
-    let mut kept_at = Some(revision);
     if kept.iter().all(Option::is_some) {
         count(true);
         home.record_reuse();
-    } else {
-        count(false);
-        let answer = home.intervals(range.start, range.end).await?;
-        if !answer.is_complete() {
-            return Ok(Served::Incomplete(answer));
-        }
-        if answer.revision() != kept_at {
-            // The pool changed since the lookups: those chunks are not this
-            // answer's. Without a revision nothing is kept.
-            kept.iter_mut().for_each(|chunk| *chunk = None);
-            kept_at = answer.revision();
-        }
-        let mut chunks = Vec::with_capacity(days.len());
-        for (chunk, &day) in kept.iter().zip(days) {
-            let rendered = match chunk {
-                Some(chunk) => chunk.rendered().clone(),
-                None => render_day(&answer.intervals, day, info.zone),
-            };
-            chunks.push(rendered);
-        }
-        if let Some(revision) = kept_at {
-            for ((chunk, &day), rendered) in kept.iter_mut().zip(days).zip(&chunks) {
-                chunk.get_or_insert_with(|| cache.keep_chunk(info, day, revision, rendered));
-            }
-        }
-        return Ok(served(cache, info, range, kept_at, &kept, chunks));
+        let chunks = kept
+            .iter()
+            .flatten()
+            .map(|chunk| chunk.rendered().clone())
+            .collect();
+        return Ok(served(cache, info, range, Some(revision), &kept, chunks));
     }
-    let chunks = kept
-        .iter()
-        .flatten()
-        .map(|chunk| chunk.rendered().clone())
-        .collect();
+    count(false);
+    let answer = home.intervals(range.start, range.end).await?;
+    if !answer.is_complete() {
+        return Ok(Served::Incomplete(answer));
+    }
+    let kept_at = answer.revision();
+    if kept_at != Some(revision) {
+        // The pool changed since the lookups: those chunks are not this
+        // answer's. Without a revision nothing is kept.
+        kept.iter_mut().for_each(|chunk| *chunk = None);
+    }
+    let mut chunks = Vec::with_capacity(days.len());
+    for (chunk, &day) in kept.iter().zip(days) {
+        let rendered = match chunk {
+            Some(chunk) => chunk.rendered().clone(),
+            None => render_day(&answer.intervals, day, info.zone),
+        };
+        chunks.push(rendered);
+    }
+    if let Some(revision) = kept_at {
+        for ((chunk, &day), rendered) in kept.iter_mut().zip(days).zip(&chunks) {
+            chunk.get_or_insert_with(|| cache.keep_chunk(info, day, revision, rendered));
+        }
+    }
     Ok(served(cache, info, range, kept_at, &kept, chunks))
 }
 

@@ -305,7 +305,7 @@ impl RenderCache {
     }
 
     /// Renders the body of `view` over the range of `home` with `render`
-    /// (after [`RenderCache::get`] missed) and keeps it when the answer has
+    /// (after [`RenderCache::find`] missed) and keeps it when the answer has
     /// a revision, i.e. it is the pool's own complete content.
     pub(crate) fn render_and_keep(
         &self,
