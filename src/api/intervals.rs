@@ -17,6 +17,7 @@ use super::dto::{CurrentBody, IntervalView, local_rfc3339};
 use super::extract::{HomeRequest, find_home};
 use super::problem::{ApiError, respond};
 use super::query::{DefaultRange, ResolvedRange, parse_pairs, parse_range};
+use super::rates_chunks::rates_from_chunks;
 use super::render::{IntervalsJson, rates_json};
 use super::render_cache::{Found, Rendered, View, count};
 use super::state::ApiState;
@@ -84,8 +85,9 @@ async fn range_response(
 }
 
 /// The kept body of `view` over `range` (whole or assembled from day
-/// chunks) at the home's revision: a complete answer, found with one
-/// lookup. Counted as a hit; a miss is counted where it is rendered.
+/// chunks; `/rates` also copied out of the kept day chunks) at the home's
+/// revision: a complete answer, found with a lookup per part. Counted as
+/// a hit; a miss is counted where it is rendered.
 fn kept(
     state: &ApiState,
     home: &Home,
@@ -93,9 +95,20 @@ fn kept(
     range: &ResolvedRange,
     view: View,
 ) -> Option<(Body, EtagText, bool, Option<DateTime<Utc>>)> {
-    let found = state
+    let revision = home.revision();
+    let Some(found) = state
         .render_cache
-        .find(view, info, (range.start, range.end), home.revision())?;
+        .find(view, info, (range.start, range.end), revision)
+    else {
+        let rendered = match view {
+            View::Rates => rates_from_chunks(&state.render_cache, info, range, revision)?,
+            _ => return None,
+        };
+        count(true);
+        home.record_reuse();
+        let etag = rendered.etag();
+        return Some((Body::from(rendered.body), etag, true, None));
+    };
     count(true);
     home.record_reuse();
     Some(match found {

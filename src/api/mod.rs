@@ -23,6 +23,7 @@ pub(crate) mod parts_body;
 pub(crate) mod probes;
 pub(crate) mod problem;
 pub(crate) mod query;
+pub(crate) mod rates_chunks;
 pub mod render;
 pub(crate) mod render_cache;
 pub(crate) mod request_id;
