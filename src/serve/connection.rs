@@ -71,11 +71,15 @@ enum Ending {
 /// Serves one connection until it closes, times out, or shutdown finds it
 /// without a request in flight; holds its slot under the cap meanwhile.
 pub(super) async fn serve_connection(
-    stream: TcpStream,
+    stream: std::net::TcpStream,
     shared: Arc<Shared>,
     stopping: CancellationToken,
     _slot: OwnedSemaphorePermit,
 ) {
+    // Registered with the runtime of the thread serving it.
+    let Ok(stream) = TcpStream::from_std(stream) else {
+        return;
+    };
     // Responses are written whole; don't let Nagle hold back a tail.
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::new());

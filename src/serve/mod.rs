@@ -32,9 +32,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use connection::{Shared, serve_connection};
+use threads::ConnectionThreads;
 
 mod connection;
 mod startup;
+mod threads;
 
 pub use startup::StartupServer;
 
@@ -155,6 +157,7 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let shared = Arc::new(Shared::new(router, limits));
+    let mut threads = ConnectionThreads::per_core()?;
     let stopping = CancellationToken::new();
     let connections = TaskTracker::new();
     let mut failures = AcceptFailures::default();
@@ -178,12 +181,18 @@ pub async fn serve(
         failures.succeeded();
         match Arc::clone(&shared.limits.slots).try_acquire_owned() {
             Ok(permit) => {
-                connections.spawn(serve_connection(
-                    stream,
-                    Arc::clone(&shared),
-                    stopping.clone(),
-                    permit,
-                ));
+                // Served on a connection thread from here on.
+                let Ok(stream) = stream.into_std() else {
+                    continue;
+                };
+                threads
+                    .next()
+                    .spawn(connections.track_future(serve_connection(
+                        stream,
+                        Arc::clone(&shared),
+                        stopping.clone(),
+                        permit,
+                    )));
             }
             Err(_) => refuse(stream),
         }
@@ -192,6 +201,7 @@ pub async fn serve(
     stopping.cancel();
     connections.close();
     connections.wait().await;
+    drop(threads);
     Ok(())
 }
 

@@ -54,6 +54,10 @@ pub(crate) struct FeedContext {
     /// Fetch tasks, so they outlive the request that started them and
     /// shutdown can let them land before the final flush.
     pub(crate) fetches: TaskTracker,
+    /// The runtime fetches run on: the one the registry was made on (the
+    /// service's), not the connection thread's whose request started
+    /// them, which stops with the server; `None` outside any runtime.
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
     /// The state shared with other replicas (`--redis-url`); `None` alone.
     pub(crate) replicas: Option<Replicas>,
 }
@@ -283,13 +287,18 @@ impl Feed {
         let feed = self.clone();
         // One deadline for the chain: a request is answered within it.
         let deadline = tokio::time::Instant::now() + self.inner.context.config.fetch_deadline;
-        self.inner.context.fetches.spawn(async move {
+        let chain = async move {
             for flight in flights {
                 let result = feed.run_flight(flight.id, flight.call, deadline).await;
                 // Nobody waiting is fine: the pool has the data.
                 let _ = flight.result.send(Some(result));
             }
-        });
+        };
+        let context = &self.inner.context;
+        match &context.runtime {
+            Some(runtime) => context.fetches.spawn_on(chain, runtime),
+            None => context.fetches.spawn(chain),
+        };
     }
 
     /// One planned call: claim it across replicas (another may bring it),

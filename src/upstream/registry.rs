@@ -135,6 +135,7 @@ impl Registry {
             clock,
             on_change,
             fetches,
+            runtime: tokio::runtime::Handle::try_current().ok(),
             replicas,
         });
         let discovering = source.map(|source| gated(&context, source));

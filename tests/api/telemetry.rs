@@ -47,8 +47,10 @@ impl Captured {
     }
 }
 
-// A current-thread runtime: the service's tasks run on this test's thread,
-// so the thread's default subscriber sees their logs (and no other test's).
+// A current-thread runtime: the service's tasks run on this test's thread
+// (and its connection threads log to the dispatcher of the thread that
+// started the server), so the thread's default subscriber sees their logs
+// (and no other test's).
 #[tokio::test(flavor = "current_thread")]
 async fn a_failed_request_is_logged_once_with_its_request_id() {
     let captured = Captured::default();

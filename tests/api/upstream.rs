@@ -180,6 +180,29 @@ async fn a_request_over_the_request_timeout_is_a_504_problem() {
 }
 
 #[tokio::test]
+async fn a_fetch_that_outlives_its_request_lands_before_the_final_flush() {
+    // The request gives up at 300 ms; the fetch it started goes on (it is
+    // the service's, not the connection's) and lands during the stop.
+    let fake = start_fake_tibber().await;
+    let mut flags = tibber_flags(&fake);
+    flags.extend(["--fetch-deadline", "10s", "--upstream-timeout", "5s"]);
+    flags.extend(["--request-timeout", "300ms"]);
+    let app = crate::helpers::spawn_app_with(&flags).await;
+    fake.clear_calls();
+    fake.push_fault(Fault::Slow(std::time::Duration::from_millis(1500)));
+    assert_problem(app.get(PAST_DAY).await, StatusCode::GATEWAY_TIMEOUT).await;
+    assert_eq!(fake.call_count(), 1, "the fetch is under way");
+    let data_dir = app.stop().await;
+
+    // Restarted with the upstream refusing: the day comes from the snapshot.
+    fake.set_fault(Some(Fault::Unauthorized));
+    let restarted = spawn_app_in(data_dir, &tibber_flags(&fake)).await;
+    let body: serde_json::Value = restarted.get_json(PAST_DAY, StatusCode::OK).await;
+    assert_eq!(body["complete"], true);
+    assert_eq!(body["intervals"].as_array().unwrap().len(), 96);
+}
+
+#[tokio::test]
 async fn a_graceful_stop_lets_the_request_in_flight_finish() {
     let fake = start_fake_tibber().await;
     let app = spawn_app_against(&fake).await;
