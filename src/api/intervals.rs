@@ -96,18 +96,13 @@ fn kept(
     view: View,
 ) -> Option<(Body, EtagText, bool, Option<DateTime<Utc>>)> {
     let revision = home.revision();
-    let Some(found) = state
-        .render_cache
-        .find(view, info, (range.start, range.end), revision)
-    else {
-        let rendered = match view {
-            View::Rates => rates_from_chunks(&state.render_cache, info, range, revision)?,
-            _ => return None,
-        };
-        count(true);
-        home.record_reuse();
-        let etag = rendered.etag();
-        return Some((Body::from(rendered.body), etag, true, None));
+    let cache = &state.render_cache;
+    let found = match cache.find(view, info, (range.start, range.end), revision) {
+        Some(found) => found,
+        None if view == View::Rates => {
+            Found::Body(rates_from_chunks(cache, info, range, revision)?)
+        }
+        None => return None,
     };
     count(true);
     home.record_reuse();
