@@ -18,15 +18,18 @@
 //! each chunk's bytes are kept and weighed once.
 //!
 //! Bounded two ways: at most `capacity_bytes` of entries (bodies plus their
-//! keys), the least valuable going first (moka's TinyLFU: a scan of
-//! once-asked ranges does not push out the polled ones); and an entry
-//! nobody asked for in [`IDLE_TIMEOUT`] goes, so ranges that have moved on
-//! (yesterday's `today`, the last quarter's `rates`) do not sit in memory
-//! until the capacity is reached.
+//! keys), the least valuable going first (quick_cache's CLOCK-Pro: a new
+//! entry is evicted before one asked for again, so a scan of once-asked
+//! ranges does not push out the polled ones); and an entry nobody asked
+//! for in [`IDLE_MINUTES`] goes (a sweep at most once a minute, by the
+//! first lookup or insert of a new minute and by /metrics), so ranges that
+//! have moved on (yesterday's `today`, the last quarter's `rates`) do not
+//! sit in memory until the capacity is reached.
 
-use std::hash::Hasher;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
-use std::time::Duration;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
@@ -42,8 +45,9 @@ use crate::pool::HomeInfo;
 /// together stay under 1 GiB.
 pub(crate) const DEFAULT_CAPACITY_MIB: u64 = 288;
 
-/// An entry not asked for in this long is dropped.
-pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// An entry not asked for in this many minutes is dropped (entries are
+/// stamped with whole minutes, so after 15 to 16 minutes idle).
+const IDLE_MINUTES: u32 = 15;
 
 /// Which rendering of a range a body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,6 +122,10 @@ pub(crate) struct Entry {
     /// The pool revision the body was rendered from.
     revision: u64,
     kept: Kept,
+    /// The cache's minute ([`RenderCache::minute`]) it was last asked for
+    /// (or kept) in; written at most once a minute, so a hit rarely dirties
+    /// the entry.
+    asked: AtomicU32,
 }
 
 #[derive(Debug)]
@@ -165,10 +173,12 @@ pub(crate) enum Found {
 
 /// What an entry costs, for the capacity: its body, ETag and strings, plus
 /// a fixed allowance for the key, the `Arc`s, the allocator's rounding and
-/// moka's own bookkeeping. Measured with glibc's in-use bytes on 10,000
-/// two-day bodies: ~1.75 KB per entry beyond the body, ~0.7 KB of which was
-/// the renderer's capacity slack that kept bodies no longer carry.
-fn weight(_key: &Key, entry: &Arc<Entry>) -> u32 {
+/// the cache's own bookkeeping. Measured as resident memory grown by one
+/// pass over 10,003 homes' two-day ranges (30,009 entries: two day chunks
+/// and an assembly each) beyond their bytes: ~220 B per entry (moka, before:
+/// ~480 B; the allowance was 1 KiB then, so the default capacity did not
+/// quite hold those ranges, 303 MB weighed).
+fn weight(entry: &Entry) -> u64 {
     let kept = match &entry.kept {
         Kept::Body(rendered) => rendered.body.len(),
         Kept::Assembly { head, chunks, .. } => {
@@ -176,11 +186,30 @@ fn weight(_key: &Key, entry: &Arc<Entry>) -> u32 {
         }
     };
     let bytes = kept + entry.home.id.len() + entry.home.currency.len() + ENTRY_OVERHEAD_BYTES;
-    u32::try_from(bytes).unwrap_or(u32::MAX)
+    u64::try_from(bytes).unwrap_or(u64::MAX)
 }
 
+/// [`weight`] as quick_cache asks for it.
+#[derive(Debug, Clone, Copy)]
+struct Weigh;
+
+impl quick_cache::Weighter<Key, Arc<Entry>> for Weigh {
+    fn weight(&self, _key: &Key, entry: &Arc<Entry>) -> u64 {
+        weight(entry)
+    }
+}
+
+/// The entries: keys are plain data, so Fx hashes them.
+type Entries =
+    quick_cache::sync::Cache<Key, Arc<Entry>, Weigh, BuildHasherDefault<rustc_hash::FxHasher>>;
+
+/// A typical entry's weight, to size the cache's tables (and its memory of
+/// recently evicted keys): a 2-day range is two day chunks of ~14 KB and an
+/// assembly of ~0.4 KB, ~9.5 KB an entry with their allowances.
+const TYPICAL_ENTRY_BYTES: u64 = 10 * 1024;
+
 /// See [`weight`].
-const ENTRY_OVERHEAD_BYTES: usize = 1024;
+const ENTRY_OVERHEAD_BYTES: usize = 256;
 
 /// `pricepool_render_cache_requests_total{result=hit|miss}`, registered
 /// once (a lookup in the recorder per request was measurable on a hit).
@@ -210,16 +239,20 @@ pub(crate) fn count(hit: bool) {
 }
 
 /// The cache. Shared by every request (an `Arc` in [`super::ApiState`]);
-/// moka locks internally, per shard, never across an `.await`.
+/// quick_cache locks internally, per shard, never across an `.await`.
 pub(crate) struct RenderCache {
-    entries: moka::sync::Cache<Key, Arc<Entry>>,
+    entries: Entries,
+    /// Minute 0 of the entries' `asked` stamps.
+    epoch: Instant,
+    /// The minute of the last idle sweep.
+    swept: AtomicU32,
 }
 
 impl std::fmt::Debug for RenderCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RenderCache")
-            .field("entries", &self.entries.entry_count())
-            .field("weighted_bytes", &self.entries.weighted_size())
+            .field("entries", &self.entries.len())
+            .field("weighted_bytes", &self.entries.weight())
             .finish()
     }
 }
@@ -233,13 +266,55 @@ impl Default for RenderCache {
 impl RenderCache {
     /// An empty cache holding at most `capacity_bytes` (0: keeps nothing).
     pub(crate) fn new(capacity_bytes: u64) -> RenderCache {
+        // quick_cache splits the capacity between its shards (one lock
+        // each; fewer when the cache holds few entries, so that a small
+        // cache still holds whole bodies).
+        let options = quick_cache::OptionsBuilder::new()
+            .weight_capacity(capacity_bytes)
+            .estimated_items_capacity((capacity_bytes / TYPICAL_ENTRY_BYTES).max(1) as usize)
+            .build();
+        let entries = match options {
+            Ok(options) => Entries::with_options(
+                options,
+                Weigh,
+                BuildHasherDefault::default(),
+                Default::default(),
+            ),
+            // Both required options are set above.
+            Err(_) => unreachable!("the render cache's options are complete"),
+        };
         RenderCache {
-            entries: moka::sync::Cache::builder()
-                .max_capacity(capacity_bytes)
-                .weigher(weight)
-                .time_to_idle(IDLE_TIMEOUT)
-                .build(),
+            entries,
+            epoch: Instant::now(),
+            swept: AtomicU32::new(0),
         }
+    }
+
+    /// Whole minutes since the cache was made: the clock of idle expiry.
+    fn minute(&self) -> u32 {
+        u32::try_from(self.epoch.elapsed().as_secs() / 60).unwrap_or(u32::MAX)
+    }
+
+    /// Drops the entries not asked for in [`IDLE_MINUTES`], once per minute
+    /// (the first caller in a new minute sweeps).
+    fn sweep_if_due(&self, now: u32) {
+        let swept = self.swept.load(Ordering::Relaxed);
+        if swept != now
+            && self
+                .swept
+                .compare_exchange(swept, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.sweep_idle(now);
+        }
+    }
+
+    /// Drops the entries whose last ask is [`IDLE_MINUTES`] or more before
+    /// minute `now`.
+    fn sweep_idle(&self, now: u32) {
+        self.entries.retain(|_, entry| {
+            now.saturating_sub(entry.asked.load(Ordering::Relaxed)) < IDLE_MINUTES
+        });
     }
 
     fn key(view: View, home: &HomeInfo, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> Key {
@@ -299,9 +374,28 @@ impl RenderCache {
         range: (DateTime<Utc>, DateTime<Utc>),
         revision: u64,
     ) -> Option<Arc<Entry>> {
-        self.entries
+        let now = self.minute();
+        self.sweep_if_due(now);
+        self.entry_at(view, home, range, revision, now)
+    }
+
+    /// [`RenderCache::entry`] in minute `now`, without the sweep.
+    fn entry_at(
+        &self,
+        view: View,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+        now: u32,
+    ) -> Option<Arc<Entry>> {
+        let entry = self
+            .entries
             .get(&Self::key(view, home, range))
-            .filter(|entry| entry.revision == revision && entry.home == *home)
+            .filter(|entry| entry.revision == revision && entry.home == *home)?;
+        if entry.asked.load(Ordering::Relaxed) != now {
+            entry.asked.store(now, Ordering::Relaxed);
+        }
+        Some(entry)
     }
 
     /// Renders the body of `view` over the range of `home` with `render`
@@ -380,38 +474,38 @@ impl RenderCache {
         revision: u64,
         kept: Kept,
     ) -> Arc<Entry> {
+        let now = self.minute();
+        self.sweep_if_due(now);
         let entry = Arc::new(Entry {
             home: home.clone(),
             revision,
             kept,
+            asked: AtomicU32::new(now),
         });
         self.entries
             .insert(Self::key(view, home, range), Arc::clone(&entry));
-        // Atomic reads: moka's counts as of its last bookkeeping.
         self.set_gauges();
         entry
     }
 
     fn set_gauges(&self) {
         let [bytes, entries] = &*GAUGES;
-        bytes.set(self.entries.weighted_size() as f64);
-        entries.set(self.entries.entry_count() as f64);
+        bytes.set(self.entries.weight() as f64);
+        entries.set(self.entries.len() as f64);
     }
 
-    /// Brings moka's bookkeeping (idle expiry, evictions) up to date and
-    /// sets the `pricepool_render_cache_bytes`/`_entries` gauges: for
-    /// /metrics, which would otherwise show the size as of the last insert.
+    /// Sweeps idle entries when a minute has passed and sets the
+    /// `pricepool_render_cache_bytes`/`_entries` gauges: for /metrics,
+    /// which would otherwise show the size as of the last insert.
     pub(crate) fn publish_gauges(&self) {
-        self.entries.run_pending_tasks();
+        self.sweep_if_due(self.minute());
         self.set_gauges();
     }
 
-    /// Bodies kept now, after moka's pending bookkeeping (for tests and
-    /// the curious; not a hot-path call).
+    /// Bodies kept now (for tests and the curious; not a hot-path call).
     #[cfg(test)]
     pub(crate) fn len(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.entry_count()
+        self.entries.len() as u64
     }
 
     /// Whether nothing is kept.
@@ -423,8 +517,7 @@ impl RenderCache {
     /// Bytes of entries kept now, as the capacity counts them.
     #[cfg(test)]
     pub(crate) fn weighted_bytes(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.weighted_size()
+        self.entries.weight()
     }
 }
 

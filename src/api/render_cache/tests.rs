@@ -115,9 +115,8 @@ fn an_assembly_is_found_while_its_chunks_are_kept_and_never_keeps_one_alive() {
 
     // An assembly holds its chunks weakly: once the cache that kept a chunk
     // lets it go, the assembly no longer finds it, having kept nothing
-    // alive. (A chunk evicted from the same cache goes the same way, but
-    // when moka drops it is moka's bookkeeping; dropping the whole cache
-    // is immediate.)
+    // alive. (A chunk evicted from the same cache goes the same way;
+    // dropping the whole cache is the shortest way to let it go.)
     let other = RenderCache::default();
     let gone = other.keep_chunk(&home, day, 5, &chunk);
     cache.keep_assembly(&home, day, 5, Bytes::from_static(b"head"), &[gone], 43);
@@ -163,4 +162,38 @@ fn the_cache_stays_within_its_capacity() {
         vec![b' '; 10]
     });
     assert!(nothing.is_empty());
+}
+
+#[test]
+fn entries_nobody_asks_for_go_after_the_idle_minutes_and_asked_ones_stay() {
+    let cache = RenderCache::default();
+    let home = fixtures::home("a");
+    let day = chrono::TimeDelta::days(1);
+    let first = range();
+    let second = (first.0 + day, first.1 + day);
+    // Both kept in minute 0 (the cache was just made).
+    for range in [first, second] {
+        cache.keep(
+            View::Intervals,
+            &home,
+            range,
+            1,
+            &Rendered::new(b"{}".to_vec()),
+        );
+    }
+    // The first is asked for again in minute 10, the second never.
+    assert!(
+        cache
+            .entry_at(View::Intervals, &home, first, 1, 10)
+            .is_some()
+    );
+    cache.sweep_idle(IDLE_MINUTES - 1);
+    assert_eq!(cache.len(), 2, "nothing idle for the whole timeout yet");
+    cache.sweep_idle(IDLE_MINUTES);
+    assert_eq!(cache.len(), 1, "the one idle since minute 0 went");
+    let asked = cache.entry_at(View::Intervals, &home, first, 1, IDLE_MINUTES);
+    assert!(asked.is_some(), "the one asked for in minute 10 stayed");
+    drop(asked);
+    cache.sweep_idle(2 * IDLE_MINUTES);
+    assert!(cache.is_empty());
 }
