@@ -128,6 +128,16 @@ pub(crate) struct Entry {
     asked: AtomicU32,
 }
 
+impl Entry {
+    /// Stamps the entry as asked for in minute `now` (a write only when the
+    /// minute changed).
+    fn ask(&self, now: u32) {
+        if self.asked.load(Ordering::Relaxed) != now {
+            self.asked.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Kept {
     /// A whole body, or a day chunk.
@@ -269,20 +279,15 @@ impl RenderCache {
         // quick_cache splits the capacity between its shards (one lock
         // each; fewer when the cache holds few entries, so that a small
         // cache still holds whole bodies).
-        let options = quick_cache::OptionsBuilder::new()
-            .weight_capacity(capacity_bytes)
-            .estimated_items_capacity((capacity_bytes / TYPICAL_ENTRY_BYTES).max(1) as usize)
-            .build();
-        let entries = match options {
-            Ok(options) => Entries::with_options(
-                options,
-                Weigh,
-                BuildHasherDefault::default(),
-                Default::default(),
-            ),
-            // Both required options are set above.
-            Err(_) => unreachable!("the render cache's options are complete"),
-        };
+        let entries = Entries::with(
+            usize::try_from(capacity_bytes / TYPICAL_ENTRY_BYTES)
+                .unwrap_or(usize::MAX)
+                .max(1),
+            capacity_bytes,
+            Weigh,
+            BuildHasherDefault::default(),
+            Default::default(),
+        );
         RenderCache {
             entries,
             epoch: Instant::now(),
@@ -338,13 +343,34 @@ impl RenderCache {
         range: (DateTime<Utc>, DateTime<Utc>),
         revision: u64,
     ) -> Option<Found> {
-        let entry = self.entry(view, home, range, revision)?;
+        let now = self.minute();
+        self.sweep_if_due(now);
+        self.find_at(view, home, range, revision, now)
+    }
+
+    /// [`RenderCache::find`] in minute `now`, without the sweep. The chunks
+    /// of an assembly found are asked for too (they are reached through
+    /// it, not looked up), so a polled range does not lose its chunks to
+    /// the idle sweep.
+    fn find_at(
+        &self,
+        view: View,
+        home: &HomeInfo,
+        range: (DateTime<Utc>, DateTime<Utc>),
+        revision: u64,
+        now: u32,
+    ) -> Option<Found> {
+        let entry = self.entry_at(view, home, range, revision, now)?;
         match &entry.kept {
             Kept::Body(rendered) => Some(Found::Body(rendered.clone())),
             Kept::Assembly { head, chunks, hash } => {
                 let chunks = chunks
                     .iter()
-                    .map(|chunk| Some(Chunk(chunk.upgrade()?).rendered().clone()))
+                    .map(|chunk| {
+                        let chunk = Chunk(chunk.upgrade()?);
+                        chunk.0.ask(now);
+                        Some(chunk.rendered().clone())
+                    })
                     .collect::<Option<Vec<Rendered>>>()?;
                 Some(Found::Assembly {
                     head: head.clone(),
@@ -392,9 +418,7 @@ impl RenderCache {
             .entries
             .get(&Self::key(view, home, range))
             .filter(|entry| entry.revision == revision && entry.home == *home)?;
-        if entry.asked.load(Ordering::Relaxed) != now {
-            entry.asked.store(now, Ordering::Relaxed);
-        }
+        entry.ask(now);
         Some(entry)
     }
 

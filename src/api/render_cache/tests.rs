@@ -196,4 +196,22 @@ fn entries_nobody_asks_for_go_after_the_idle_minutes_and_asked_ones_stay() {
     drop(asked);
     cache.sweep_idle(2 * IDLE_MINUTES);
     assert!(cache.is_empty());
+
+    // A chunk reached only through its assembly stays while the assembly
+    // is asked for.
+    let chunk = cache.keep_chunk(&home, first, 1, &Rendered::new(b"[1]".to_vec()));
+    cache.keep_assembly(&home, first, 1, Bytes::from_static(b"{"), &[chunk], 7);
+    let later = 2 * IDLE_MINUTES + 10;
+    assert!(
+        cache
+            .find_at(View::Intervals, &home, first, 1, later)
+            .is_some()
+    );
+    cache.sweep_idle(later + 5);
+    assert!(
+        cache
+            .find_at(View::Intervals, &home, first, 1, later + 5)
+            .is_some(),
+        "the chunk went with the sweep"
+    );
 }
