@@ -26,8 +26,8 @@
 # sharing a redis-server) of benches/load/replicas.sh, each with its own
 # markers in the same file.
 #
-# Usage:  benches/load/run.sh            (10 s per workload, ~10 minutes)
-#         QUICK=1 benches/load/run.sh    (3 s per workload, ~4 minutes)
+# Usage:  benches/load/run.sh            (3 s warm-up + 10 s per workload, ~17 minutes)
+#         QUICK=1 benches/load/run.sh    (1 s warm-up + 3 s per workload, ~6 minutes)
 # Knobs (environment): DURATION, WARMUP, CONNECTIONS, WRK_THREADS, BIG_HOMES,
 # NOW (the clock of pricepool and the fake), OUT (the markdown file),
 # GOAL_ROUNDS (rounds of each issue-16 throughput goal, median judged; 3),
