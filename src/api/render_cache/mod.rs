@@ -300,9 +300,11 @@ impl RenderCache {
         u32::try_from(self.epoch.elapsed().as_secs() / 60).unwrap_or(u32::MAX)
     }
 
-    /// Drops the entries not asked for in [`IDLE_MINUTES`], once per minute
-    /// (the first caller in a new minute sweeps).
-    fn sweep_if_due(&self, now: u32) {
+    /// The current minute, having dropped the entries not asked for in
+    /// [`IDLE_MINUTES`] when it is a new one (the first caller in a new
+    /// minute sweeps): every lookup and insert reads the clock through it.
+    fn now(&self) -> u32 {
+        let now = self.minute();
         let swept = self.swept.load(Ordering::Relaxed);
         if swept != now
             && self
@@ -312,6 +314,7 @@ impl RenderCache {
         {
             self.sweep_idle(now);
         }
+        now
     }
 
     /// Drops the entries whose last ask is [`IDLE_MINUTES`] or more before
@@ -343,9 +346,7 @@ impl RenderCache {
         range: (DateTime<Utc>, DateTime<Utc>),
         revision: u64,
     ) -> Option<Found> {
-        let now = self.minute();
-        self.sweep_if_due(now);
-        self.find_at(view, home, range, revision, now)
+        self.find_at(view, home, range, revision, self.now())
     }
 
     /// [`RenderCache::find`] in minute `now`, without the sweep. The chunks
@@ -388,24 +389,13 @@ impl RenderCache {
         day: (DateTime<Utc>, DateTime<Utc>),
         revision: u64,
     ) -> Option<Chunk> {
-        self.entry(View::IntervalsDay, home, day, revision)
+        self.entry_at(View::IntervalsDay, home, day, revision, self.now())
             .filter(|entry| matches!(entry.kept, Kept::Body(_)))
             .map(Chunk)
     }
 
-    fn entry(
-        &self,
-        view: View,
-        home: &HomeInfo,
-        range: (DateTime<Utc>, DateTime<Utc>),
-        revision: u64,
-    ) -> Option<Arc<Entry>> {
-        let now = self.minute();
-        self.sweep_if_due(now);
-        self.entry_at(view, home, range, revision, now)
-    }
-
-    /// [`RenderCache::entry`] in minute `now`, without the sweep.
+    /// The kept entry of `view` over the range of `home` at `revision`,
+    /// stamped as asked for in minute `now`.
     fn entry_at(
         &self,
         view: View,
@@ -498,8 +488,7 @@ impl RenderCache {
         revision: u64,
         kept: Kept,
     ) -> Arc<Entry> {
-        let now = self.minute();
-        self.sweep_if_due(now);
+        let now = self.now();
         let entry = Arc::new(Entry {
             home: home.clone(),
             revision,
@@ -522,7 +511,7 @@ impl RenderCache {
     /// `pricepool_render_cache_bytes`/`_entries` gauges: for /metrics,
     /// which would otherwise show the size as of the last insert.
     pub(crate) fn publish_gauges(&self) {
-        self.sweep_if_due(self.minute());
+        let _ = self.now();
         self.set_gauges();
     }
 
