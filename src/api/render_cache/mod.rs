@@ -21,14 +21,16 @@
 //! keys), the least valuable going first (quick_cache's CLOCK-Pro: a new
 //! entry is evicted before one asked for again, so a scan of once-asked
 //! ranges does not push out the polled ones); and an entry nobody asked
-//! for in [`IDLE_MINUTES`] goes (a sweep at most once a minute, by the
-//! first lookup or insert of a new minute and by /metrics), so ranges that
-//! have moved on (yesterday's `today`, the last quarter's `rates`) do not
-//! sit in memory until the capacity is reached.
+//! for in [`IDLE_MINUTES`](idle::IDLE_MINUTES) goes (`idle`: a sweep at
+//! most once a minute, by the first lookup or insert of a new minute and
+//! by /metrics), so ranges that have moved on (yesterday's `today`, the
+//! last quarter's `rates`) do not sit in memory until the capacity is
+//! reached. What an entry weighs is in `weigh`, the cache's metrics in
+//! `telemetry`.
 
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -37,6 +39,18 @@ use chrono::{DateTime, Utc};
 use super::caching::{EtagText, body_hash};
 use crate::pool::HomeInfo;
 
+mod idle;
+mod telemetry;
+mod weigh;
+
+#[cfg(test)]
+use idle::IDLE_MINUTES;
+use telemetry::GAUGES;
+pub(crate) use telemetry::count;
+#[cfg(test)]
+use weigh::ENTRY_OVERHEAD_BYTES;
+use weigh::{TYPICAL_ENTRY_BYTES, Weigh};
+
 /// Bytes of entries the cache holds at most, by default (`--render-cache-mib`).
 /// Enough for one hot 2-day body (27 KB) per home for 10,000 homes; a
 /// service with a handful of homes never comes near it. Measured on 10,000
@@ -44,10 +58,6 @@ use crate::pool::HomeInfo;
 /// ~900 MiB with the cache full under churn (BENCHMARKS.md), so the two
 /// together stay under 1 GiB.
 pub(crate) const DEFAULT_CAPACITY_MIB: u64 = 288;
-
-/// An entry not asked for in this many minutes is dropped (entries are
-/// stamped with whole minutes, so after 15 to 16 minutes idle).
-const IDLE_MINUTES: u32 = 15;
 
 /// Which rendering of a range a body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,16 +138,6 @@ pub(crate) struct Entry {
     asked: AtomicU32,
 }
 
-impl Entry {
-    /// Stamps the entry as asked for in minute `now` (a write only when the
-    /// minute changed).
-    fn ask(&self, now: u32) {
-        if self.asked.load(Ordering::Relaxed) != now {
-            self.asked.store(now, Ordering::Relaxed);
-        }
-    }
-}
-
 #[derive(Debug)]
 enum Kept {
     /// A whole body, or a day chunk.
@@ -181,72 +181,9 @@ pub(crate) enum Found {
     },
 }
 
-/// What an entry costs, for the capacity: its body, ETag and strings, plus
-/// a fixed allowance for the key, the `Arc`s, the allocator's rounding and
-/// the cache's own bookkeeping. Measured as resident memory grown by one
-/// pass over 10,003 homes' two-day ranges (30,009 entries: two day chunks
-/// and an assembly each) beyond their bytes: ~220 B per entry (moka, before:
-/// ~480 B; the allowance was 1 KiB then, so the default capacity did not
-/// quite hold those ranges, 303 MB weighed).
-fn weight(entry: &Entry) -> u64 {
-    let kept = match &entry.kept {
-        Kept::Body(rendered) => rendered.body.len(),
-        Kept::Assembly { head, chunks, .. } => {
-            head.len() + chunks.len() * std::mem::size_of::<Weak<Entry>>()
-        }
-    };
-    let bytes = kept + entry.home.id.len() + entry.home.currency.len() + ENTRY_OVERHEAD_BYTES;
-    u64::try_from(bytes).unwrap_or(u64::MAX)
-}
-
-/// [`weight`] as quick_cache asks for it.
-#[derive(Debug, Clone, Copy)]
-struct Weigh;
-
-impl quick_cache::Weighter<Key, Arc<Entry>> for Weigh {
-    fn weight(&self, _key: &Key, entry: &Arc<Entry>) -> u64 {
-        weight(entry)
-    }
-}
-
 /// The entries: keys are plain data, so Fx hashes them.
 type Entries =
     quick_cache::sync::Cache<Key, Arc<Entry>, Weigh, BuildHasherDefault<rustc_hash::FxHasher>>;
-
-/// A typical entry's weight, to size the cache's tables (and its memory of
-/// recently evicted keys): a 2-day range is two day chunks of ~14 KB and an
-/// assembly of ~0.4 KB, ~9.5 KB an entry with their allowances.
-const TYPICAL_ENTRY_BYTES: u64 = 10 * 1024;
-
-/// See [`weight`].
-const ENTRY_OVERHEAD_BYTES: usize = 256;
-
-/// `pricepool_render_cache_requests_total{result=hit|miss}`, registered
-/// once (a lookup in the recorder per request was measurable on a hit).
-static LOOKUPS: LazyLock<[metrics::Counter; 2]> = LazyLock::new(|| {
-    let _recorder = crate::telemetry::prometheus();
-    ["hit", "miss"].map(
-        |result| metrics::counter!("pricepool_render_cache_requests_total", "result" => result),
-    )
-});
-
-/// `pricepool_render_cache_bytes` and `_entries`, registered once (they
-/// are set on every insert, i.e. on every miss).
-static GAUGES: LazyLock<[metrics::Gauge; 2]> = LazyLock::new(|| {
-    let _recorder = crate::telemetry::prometheus();
-    [
-        metrics::gauge!("pricepool_render_cache_bytes"),
-        metrics::gauge!("pricepool_render_cache_entries"),
-    ]
-});
-
-/// Counts one answer of a cached view in
-/// `pricepool_render_cache_requests_total`: a hit when it was sent
-/// without rendering anything.
-pub(crate) fn count(hit: bool) {
-    let [hits, misses] = &*LOOKUPS;
-    if hit { hits } else { misses }.increment(1);
-}
 
 /// The cache. Shared by every request (an `Arc` in [`super::ApiState`]);
 /// quick_cache locks internally, per shard, never across an `.await`.
@@ -293,36 +230,6 @@ impl RenderCache {
             epoch: Instant::now(),
             swept: AtomicU32::new(0),
         }
-    }
-
-    /// Whole minutes since the cache was made: the clock of idle expiry.
-    fn minute(&self) -> u32 {
-        u32::try_from(self.epoch.elapsed().as_secs() / 60).unwrap_or(u32::MAX)
-    }
-
-    /// The current minute, having dropped the entries not asked for in
-    /// [`IDLE_MINUTES`] when it is a new one (the first caller in a new
-    /// minute sweeps): every lookup and insert reads the clock through it.
-    fn now(&self) -> u32 {
-        let now = self.minute();
-        let swept = self.swept.load(Ordering::Relaxed);
-        if swept != now
-            && self
-                .swept
-                .compare_exchange(swept, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.sweep_idle(now);
-        }
-        now
-    }
-
-    /// Drops the entries whose last ask is [`IDLE_MINUTES`] or more before
-    /// minute `now`.
-    fn sweep_idle(&self, now: u32) {
-        self.entries.retain(|_, entry| {
-            now.saturating_sub(entry.asked.load(Ordering::Relaxed)) < IDLE_MINUTES
-        });
     }
 
     fn key(view: View, home: &HomeInfo, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> Key {
