@@ -15,7 +15,8 @@
 #      each, on the homes the fake knows);
 #   4. restarts pricepool on 10,000 homes x 960 intervals written by
 #      `bench-snapshots` (the store's real writer), timing start-up to
-#      /readyz, and drives the same workloads across all 10,000 homes;
+#      /readyz three times (first start, then two restarts; the median is
+#      judged), and drives the same workloads across all 10,000 homes;
 #   5. right before each of them, serves that workload's body from nginx
 #      (worker_processes 2, access_log off) with the same wrk settings and
 #      path list: the ceiling, under the same machine load;
@@ -31,6 +32,7 @@
 # Knobs (environment): DURATION, WARMUP, CONNECTIONS, WRK_THREADS, BIG_HOMES,
 # NOW (the clock of pricepool and the fake), OUT (the markdown file),
 # GOAL_ROUNDS (rounds of each issue-16 throughput goal, median judged; 3),
+# BIG_STARTS (starts on the big data, start-up judged on the median; 3),
 # KEEP=1 (keep the temp dir with logs and wrk outputs), MARKET_HOMES,
 # ONLY=page,market,replicas,classic (the sections to run, comma-separated; all when
 # unset; `classic` is steps 2-6).
@@ -40,7 +42,7 @@ set -euo pipefail
 
 # The command as typed, with the knobs that were set.
 COMMAND=benches/load/run.sh
-for knob in GOAL_ROUNDS ONLY MARKET_HOMES NOW BIG_INTERVALS BIG_HOMES WRK_THREADS CONNECTIONS DURATION WARMUP QUICK; do
+for knob in BIG_STARTS GOAL_ROUNDS ONLY MARKET_HOMES NOW BIG_INTERVALS BIG_HOMES WRK_THREADS CONNECTIONS DURATION WARMUP QUICK; do
     [[ -n ${!knob:-} ]] && COMMAND="$knob=${!knob} $COMMAND"
 done
 QUICK=${QUICK:-0}
@@ -60,6 +62,8 @@ SMALL_SNAPSHOT_HOMES=97
 # Rounds (nginx, then pricepool) of each of issue 16's throughput goals;
 # the goal is judged on their median.
 GOAL_ROUNDS=${GOAL_ROUNDS:-3}
+# Starts of pricepool on the big data, start-up judged on their median.
+BIG_STARTS=${BIG_STARTS:-3}
 # 14:00 in Berlin: tomorrow is published, and no DST switch is near.
 NOW=${NOW:-2025-11-20T13:00:00Z}
 # Distinct cold stretches (one local day each) per mixed workload. The
@@ -155,6 +159,15 @@ budget_refusals() {
 }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# CPU time in ms: of process `pid` (user + system, then user and system),
+# and of the whole machine (every busy state of /proc/stat's first line,
+# steal included).
+CLK_TCK=$(getconf CLK_TCK)
+proc_cpu_ms() {
+    awk -v hz="$CLK_TCK" '{ printf "%d %d %d\n", ($14 + $15) * 1000 / hz, $14 * 1000 / hz, $15 * 1000 / hz }' "/proc/$1/stat"
+}
+machine_busy_ms() { awk -v hz="$CLK_TCK" '$1 == "cpu" { print int(($2 + $3 + $4 + $7 + $8 + $9) * 1000 / hz) }' /proc/stat; }
 
 # UTC instant (RFC 3339, Z) of local midnight starting `date` in `zone`.
 midnight_utc() {
@@ -280,10 +293,13 @@ start_fake() {
 }
 
 # Starts pricepool on `data_dir` (more flags after it); sets PP_PID,
-# PP_PORT, PP_READY_MS.
+# PP_PORT, PP_READY_MS, PP_READY_CPU_MS (pricepool's CPU time until ready;
+# PP_READY_USER_MS and PP_READY_SYS_MS its parts) and PP_OTHER_CPU_MS (every other process's CPU time meanwhile: the
+# readiness polls, the fake, and whatever else the machine was doing).
 start_pricepool() {
-    local name=$1 data_dir=$2 started code
+    local name=$1 data_dir=$2 started code busy_before
     PP_PORT=$(free_port)
+    busy_before=$(machine_busy_ms)
     started=$(now_ms)
     "$BIN/pricepool" --source tibber --tibber-url "$FAKE_URL" --tibber-token fake-token-5f3c9a \
         --data-dir "$data_dir" --listen "127.0.0.1:$PP_PORT" --now "$NOW" "${@:3}" \
@@ -298,7 +314,10 @@ start_pricepool() {
         sleep 0.01
     done
     PP_READY_MS=$(($(now_ms) - started))
-    log "pricepool ($name) ready in $PP_READY_MS ms on port $PP_PORT, RSS $(rss_kib "$PP_PID") KiB"
+    read -r PP_READY_CPU_MS PP_READY_USER_MS PP_READY_SYS_MS < <(proc_cpu_ms "$PP_PID")
+    PP_OTHER_CPU_MS=$(($(machine_busy_ms) - busy_before - PP_READY_CPU_MS))
+    log "pricepool ($name) ready in $PP_READY_MS ms on port $PP_PORT, RSS $(rss_kib "$PP_PID") KiB;" \
+        "its CPU $PP_READY_CPU_MS ms (user $PP_READY_USER_MS, system $PP_READY_SYS_MS), other processes' $PP_OTHER_CPU_MS ms"
 }
 
 stop_pricepool() {
@@ -542,7 +561,7 @@ $COMMAND
 - Ceiling: nginx (\`worker_processes 2\`, \`access_log off\`) serving the workload's body (as pricepool answers it for \`demo\`; mixed: the range body) as a static file, same wrk settings and path list, measured right before each pricepool workload so both see the same machine load; \`× nginx\` divides by it. Body sizes: range ${BODY_BYTES[range]} B, current ${BODY_BYTES[current]} B, today ${BODY_BYTES[today]} B, rates ${BODY_BYTES[rates]} B.
 - Issue 16's throughput goals (the hot range at 1, 100 and $BIG_HOMES homes, mixed over $BIG_HOMES homes) are measured $GOAL_ROUNDS times, each round nginx then pricepool; the table shows the first round, the goal lines the median ratio and every round's.
 - "load after": the 1-minute load average when the workload ended; the benchmark itself (wrk and the server on 2 cores) accounts for about 2 of it, anything well above is other work on the machine.
-- Start-up to ready (/readyz 200, from exec): small $SMALL_READY_MS ms; big ($BIG_HOMES homes) $BIG_READY_MS ms, RSS once ready $((BIG_READY_RSS / 1024)) MiB, peak (VmHWM) at the end $((BIG_PEAK_RSS / 1024)) MiB.
+- Start-up to ready (/readyz 200, from exec): small $SMALL_READY_MS ms; big ($BIG_HOMES homes) median of $BIG_STARTS starts $BIG_READY_MS ms (${BIG_START_ROUNDS}: the first on the files \`bench-snapshots\` had just written, then restarts), RSS once ready $((BIG_READY_RSS / 1024)) MiB (the largest of the starts), peak (VmHWM) at the end $((BIG_PEAK_RSS / 1024)) MiB. "CPU" is pricepool's user + system time until ready, "others" every other process's CPU time meanwhile (/proc/stat), which is how a slow start caused by the machine shows.
 
 $table
 
@@ -602,7 +621,7 @@ check_targets() {
         lines+=("mixed, $scenario, $homes homes: $verdict upstream calls <= stretches, no errors ($calls calls for $stretches stretches, $errors errors)")
     done < <(awk -F'\t' '$4 == "pricepool" && $2 == "mixed"' "$RESULTS")
     if ((BIG_READY_MS <= 1000)); then verdict=MET; else verdict=MISSED; fi
-    lines+=("$BIG_HOMES homes × $BIG_INTERVALS: $verdict start-up to ready <= 1 s ($BIG_READY_MS ms)")
+    lines+=("$BIG_HOMES homes × $BIG_INTERVALS: $verdict start-up to ready <= 1 s (median of $BIG_STARTS starts $BIG_READY_MS ms: $BIG_START_ROUNDS)")
     if ((BIG_READY_RSS <= 400 * 1024)); then verdict=MET; else verdict=MISSED; fi
     lines+=("$BIG_HOMES homes × $BIG_INTERVALS: $verdict RSS once ready <= 400 MiB ($((BIG_READY_RSS / 1024)) MiB)")
     if ((BIG_PEAK_RSS <= 1048576)); then verdict=MET; else verdict=MISSED; fi
@@ -654,9 +673,21 @@ main() {
     "$BIN/bench-snapshots" --data-dir "$WORK/data-big" --homes "$BIG_HOMES" \
         --intervals "$BIG_INTERVALS" --now "$NOW"
     sync
-    start_pricepool big "$WORK/data-big"
-    BIG_READY_MS=$PP_READY_MS
-    BIG_READY_RSS=$(rss_kib "$PP_PID")
+    # Start-up is timed BIG_STARTS times, judged on the median like the
+    # throughput goals; the last start stays up for the workloads.
+    local start ready_ms=() rounds=() rss
+    BIG_READY_RSS=0
+    for ((start = 1; start <= BIG_STARTS; start++)); do
+        ((start == 1)) || stop_pricepool
+        start_pricepool big "$WORK/data-big"
+        ready_ms+=("$PP_READY_MS")
+        rounds+=("$PP_READY_MS ms (CPU $PP_READY_CPU_MS ms: user $PP_READY_USER_MS, system $PP_READY_SYS_MS; others $PP_OTHER_CPU_MS ms)")
+        rss=$(rss_kib "$PP_PID")
+        if ((rss > BIG_READY_RSS)); then BIG_READY_RSS=$rss; fi
+    done
+    BIG_READY_MS=$(printf '%s\n' "${ready_ms[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    BIG_START_ROUNDS=$(printf '%s / ' "${rounds[@]}")
+    BIG_START_ROUNDS=${BIG_START_ROUNDS% / }
     for home in "${FAKE_HOMES[@]}"; do
         check_paths "$PP_PORT" <(path_of range "$home") range
     done
