@@ -294,8 +294,9 @@ start_fake() {
 
 # Starts pricepool on `data_dir` (more flags after it); sets PP_PID,
 # PP_PORT, PP_READY_MS, PP_READY_CPU_MS (pricepool's CPU time until ready;
-# PP_READY_USER_MS and PP_READY_SYS_MS its parts) and PP_OTHER_CPU_MS (every other process's CPU time meanwhile: the
-# readiness polls, the fake, and whatever else the machine was doing).
+# PP_READY_USER_MS and PP_READY_SYS_MS its parts) and PP_OTHER_CPU_MS
+# (every other process's CPU time meanwhile: the readiness polls, the
+# fake, and whatever else the machine was doing).
 start_pricepool() {
     local name=$1 data_dir=$2 started code busy_before
     PP_PORT=$(free_port)
@@ -674,7 +675,8 @@ main() {
         --intervals "$BIG_INTERVALS" --now "$NOW"
     sync
     # Start-up is timed BIG_STARTS times, judged on the median like the
-    # throughput goals; the last start stays up for the workloads.
+    # throughput goals (the lower middle one when BIG_STARTS is even); the
+    # last start stays up for the workloads.
     local start ready_ms=() rounds=() rss
     BIG_READY_RSS=0
     for ((start = 1; start <= BIG_STARTS; start++)); do
