@@ -12,11 +12,13 @@ pub(super) const IDLE_MINUTES: u32 = 15;
 
 impl Entry {
     /// Stamps the entry as asked for in minute `now` (a write only when the
-    /// minute changed).
-    pub(super) fn ask(&self, now: u32) {
-        if self.asked.load(Ordering::Relaxed) != now {
+    /// minute changed); whether it did change.
+    pub(super) fn ask(&self, now: u32) -> bool {
+        let new_minute = self.asked.load(Ordering::Relaxed) != now;
+        if new_minute {
             self.asked.store(now, Ordering::Relaxed);
         }
+        new_minute
     }
 }
 

@@ -26,7 +26,7 @@
 //! by /metrics), so ranges that have moved on (yesterday's `today`, the
 //! last quarter's `rates`) do not sit in memory until the capacity is
 //! reached. What an entry weighs is in `weigh`, the cache's metrics in
-//! `telemetry`.
+//! `telemetry`, a rendered body and its hash in `rendered`.
 
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::AtomicU32;
@@ -36,15 +36,16 @@ use std::time::Instant;
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::caching::{EtagText, body_hash};
 use crate::pool::HomeInfo;
 
 mod idle;
+mod rendered;
 mod telemetry;
 mod weigh;
 
 #[cfg(test)]
 use idle::IDLE_MINUTES;
+pub(crate) use rendered::Rendered;
 use telemetry::GAUGES;
 pub(crate) use telemetry::count;
 #[cfg(test)]
@@ -87,31 +88,6 @@ impl View {
     }
 }
 
-/// A body (or a day chunk) ready to send, with its hash.
-#[derive(Debug, Clone)]
-pub(crate) struct Rendered {
-    /// The JSON bytes; cloning them shares them.
-    pub(crate) body: Bytes,
-    /// Their [`body_hash`]: the `ETag` of a whole body, a part of the
-    /// `ETag` of a body assembled from chunks.
-    pub(crate) hash: u64,
-}
-
-impl Rendered {
-    /// `bytes` with their hash.
-    pub(crate) fn new(bytes: Vec<u8>) -> Rendered {
-        Rendered {
-            hash: body_hash(&bytes),
-            body: Bytes::from(bytes),
-        }
-    }
-
-    /// The strong validator of a whole body, quoted.
-    pub(crate) fn etag(&self) -> EtagText {
-        EtagText::of(self.hash)
-    }
-}
-
 /// Plain data, so a lookup neither allocates nor hashes a string: the
 /// home is its id's hash, and an entry found is checked against the home
 /// it was rendered for (ids whose hashes collide only miss).
@@ -143,24 +119,28 @@ enum Kept {
     /// A whole body, or a day chunk.
     Body(Rendered),
     /// A body over whole local days (`day_chunks`): its head and the chunk
-    /// entries it is made of. The chunks are held weakly: their bytes
-    /// belong to (and are weighed in) their own entries, so an assembly
-    /// never keeps an evicted chunk alive; a chunk gone makes it a miss.
+    /// entries it is made of, with their keys. The chunks are held weakly:
+    /// their bytes belong to (and are weighed in) their own entries, so an
+    /// assembly never keeps an evicted chunk alive; a chunk gone makes it
+    /// a miss.
     Assembly {
         head: Bytes,
-        chunks: Vec<Weak<Entry>>,
+        chunks: Vec<(Key, Weak<Entry>)>,
         hash: u64,
     },
 }
 
 /// A day chunk's entry, kept or just inserted, to build an assembly from.
 #[derive(Debug, Clone)]
-pub(crate) struct Chunk(Arc<Entry>);
+pub(crate) struct Chunk {
+    key: Key,
+    entry: Arc<Entry>,
+}
 
 impl Chunk {
     /// The chunk's bytes and hash.
     pub(crate) fn rendered(&self) -> &Rendered {
-        match &self.0.kept {
+        match &self.entry.kept {
             Kept::Body(rendered) => rendered,
             // `lookup_chunk` and `keep_chunk` only hand out bodies.
             Kept::Assembly { .. } => unreachable!("a chunk is a body"),
@@ -259,7 +239,9 @@ impl RenderCache {
     /// [`RenderCache::find`] in minute `now`, without the sweep. The chunks
     /// of an assembly found are asked for too (they are reached through
     /// it, not looked up), so a polled range does not lose its chunks to
-    /// the idle sweep.
+    /// the idle sweep; and, once a minute, looked up, so that eviction
+    /// sees them in use too (quick_cache marks an entry referenced on a
+    /// lookup; never marked, they went before once-asked bodies).
     fn find_at(
         &self,
         view: View,
@@ -268,15 +250,18 @@ impl RenderCache {
         revision: u64,
         now: u32,
     ) -> Option<Found> {
-        let entry = self.entry_at(view, home, range, revision, now)?;
+        let entry = self.entry_at(Self::key(view, home, range), home, revision, now)?;
         match &entry.kept {
             Kept::Body(rendered) => Some(Found::Body(rendered.clone())),
             Kept::Assembly { head, chunks, hash } => {
                 let chunks = chunks
                     .iter()
-                    .map(|chunk| {
-                        let chunk = Chunk(chunk.upgrade()?);
-                        chunk.0.ask(now);
+                    .map(|(key, chunk)| {
+                        let entry = chunk.upgrade()?;
+                        if entry.ask(now) {
+                            self.entries.get(key);
+                        }
+                        let chunk = Chunk { key: *key, entry };
                         Some(chunk.rendered().clone())
                     })
                     .collect::<Option<Vec<Rendered>>>()?;
@@ -296,24 +281,18 @@ impl RenderCache {
         day: (DateTime<Utc>, DateTime<Utc>),
         revision: u64,
     ) -> Option<Chunk> {
-        self.entry_at(View::IntervalsDay, home, day, revision, self.now())
+        let key = Self::key(View::IntervalsDay, home, day);
+        self.entry_at(key, home, revision, self.now())
             .filter(|entry| matches!(entry.kept, Kept::Body(_)))
-            .map(Chunk)
+            .map(|entry| Chunk { key, entry })
     }
 
-    /// The kept entry of `view` over the range of `home` at `revision`,
-    /// stamped as asked for in minute `now`.
-    fn entry_at(
-        &self,
-        view: View,
-        home: &HomeInfo,
-        range: (DateTime<Utc>, DateTime<Utc>),
-        revision: u64,
-        now: u32,
-    ) -> Option<Arc<Entry>> {
+    /// The kept entry under `key` if it was rendered for `home` at
+    /// `revision`, stamped as asked for in minute `now`.
+    fn entry_at(&self, key: Key, home: &HomeInfo, revision: u64, now: u32) -> Option<Arc<Entry>> {
         let entry = self
             .entries
-            .get(&Self::key(view, home, range))
+            .get(&key)
             .filter(|entry| entry.revision == revision && entry.home == *home)?;
         entry.ask(now);
         Some(entry)
@@ -351,7 +330,8 @@ impl RenderCache {
         revision: u64,
         rendered: &Rendered,
     ) {
-        self.insert(view, home, range, revision, Kept::Body(rendered.clone()));
+        let key = Self::key(view, home, range);
+        self.insert(key, home, revision, Kept::Body(rendered.clone()));
     }
 
     /// Keeps `rendered` as the chunk of `home` over `day` at `revision`,
@@ -363,8 +343,9 @@ impl RenderCache {
         revision: u64,
         rendered: &Rendered,
     ) -> Chunk {
-        let kept = Kept::Body(rendered.clone());
-        Chunk(self.insert(View::IntervalsDay, home, day, revision, kept))
+        let key = Self::key(View::IntervalsDay, home, day);
+        let entry = self.insert(key, home, revision, Kept::Body(rendered.clone()));
+        Chunk { key, entry }
     }
 
     /// Keeps how the `/intervals` body of `home` over `range` at
@@ -381,20 +362,19 @@ impl RenderCache {
     ) {
         let chunks = chunks
             .iter()
-            .map(|chunk| Arc::downgrade(&chunk.0))
+            .map(|chunk| (chunk.key, Arc::downgrade(&chunk.entry)))
             .collect();
         let kept = Kept::Assembly { head, chunks, hash };
-        self.insert(View::Intervals, home, range, revision, kept);
+        self.insert(
+            Self::key(View::Intervals, home, range),
+            home,
+            revision,
+            kept,
+        );
     }
 
-    fn insert(
-        &self,
-        view: View,
-        home: &HomeInfo,
-        range: (DateTime<Utc>, DateTime<Utc>),
-        revision: u64,
-        kept: Kept,
-    ) -> Arc<Entry> {
+    /// Keeps `kept` under `key`, rendered for `home` at `revision`.
+    fn insert(&self, key: Key, home: &HomeInfo, revision: u64, kept: Kept) -> Arc<Entry> {
         let now = self.now();
         let entry = Arc::new(Entry {
             home: home.clone(),
@@ -402,8 +382,7 @@ impl RenderCache {
             kept,
             asked: AtomicU32::new(now),
         });
-        self.entries
-            .insert(Self::key(view, home, range), Arc::clone(&entry));
+        self.entries.insert(key, Arc::clone(&entry));
         self.set_gauges();
         entry
     }

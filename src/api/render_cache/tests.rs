@@ -184,14 +184,24 @@ fn entries_nobody_asks_for_go_after_the_idle_minutes_and_asked_ones_stay() {
     // The first is asked for again in minute 10, the second never.
     assert!(
         cache
-            .entry_at(View::Intervals, &home, first, 1, 10)
+            .entry_at(
+                RenderCache::key(View::Intervals, &home, first),
+                &home,
+                1,
+                10
+            )
             .is_some()
     );
     cache.sweep_idle(IDLE_MINUTES - 1);
     assert_eq!(cache.len(), 2, "nothing idle for the whole timeout yet");
     cache.sweep_idle(IDLE_MINUTES);
     assert_eq!(cache.len(), 1, "the one idle since minute 0 went");
-    let asked = cache.entry_at(View::Intervals, &home, first, 1, IDLE_MINUTES);
+    let asked = cache.entry_at(
+        RenderCache::key(View::Intervals, &home, first),
+        &home,
+        1,
+        IDLE_MINUTES,
+    );
     assert!(asked.is_some(), "the one asked for in minute 10 stayed");
     drop(asked);
     cache.sweep_idle(2 * IDLE_MINUTES);
@@ -214,4 +224,37 @@ fn entries_nobody_asks_for_go_after_the_idle_minutes_and_asked_ones_stay() {
             .is_some(),
         "the chunk went with the sweep"
     );
+}
+
+#[test]
+fn a_polled_assembly_keeps_its_chunks_when_once_asked_bodies_push_for_room() {
+    let home = fixtures::home("a");
+    let one_entry = (1000 + "a".len() + "EUR".len() + ENTRY_OVERHEAD_BYTES) as u64;
+    let cache = RenderCache::new(8 * one_entry);
+    let day = chrono::TimeDelta::days(1);
+    let (first, second) = (range(), (range().0 + day, range().1 + day));
+    let chunks = [first, second]
+        .map(|day| cache.keep_chunk(&home, day, 1, &Rendered::new(vec![b'1'; 1000])));
+    let polled = (first.0, second.1);
+    cache.keep_assembly(&home, polled, 1, Bytes::from_static(b"{"), &chunks, 7);
+    drop(chunks);
+    // Polled in the following minutes (each poll reaches the chunks only
+    // through the assembly), while a scan of once-asked bodies (other
+    // homes' history, say) passes through the cache many times over.
+    for minute in 1..=40 {
+        assert!(
+            cache
+                .find_at(View::Intervals, &home, polled, 1, minute)
+                .is_some(),
+            "the polled range lost a chunk by minute {minute}"
+        );
+        let start = range().0 + day * (10 + minute as i32);
+        cache.keep(
+            View::Intervals,
+            &home,
+            (start, start + day),
+            1,
+            &Rendered::new(vec![b' '; 1000]),
+        );
+    }
 }

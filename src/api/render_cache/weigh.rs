@@ -15,7 +15,7 @@ fn weight(entry: &Entry) -> u64 {
     let kept = match &entry.kept {
         Kept::Body(rendered) => rendered.body.len(),
         Kept::Assembly { head, chunks, .. } => {
-            head.len() + chunks.len() * std::mem::size_of::<Weak<Entry>>()
+            head.len() + chunks.len() * std::mem::size_of::<(Key, Weak<Entry>)>()
         }
     };
     let bytes = kept + entry.home.id.len() + entry.home.currency.len() + ENTRY_OVERHEAD_BYTES;
