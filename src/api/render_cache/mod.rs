@@ -140,9 +140,17 @@ pub(crate) struct Chunk {
 impl Chunk {
     /// The chunk's bytes and hash.
     pub(crate) fn rendered(&self) -> &Rendered {
-        match &self.entry.kept {
+        self.entry.chunk_body()
+    }
+}
+
+impl Entry {
+    /// The body of a day chunk's entry.
+    fn chunk_body(&self) -> &Rendered {
+        match &self.kept {
             Kept::Body(rendered) => rendered,
-            // `lookup_chunk` and `keep_chunk` only hand out bodies.
+            // Chunks are kept as bodies (`keep_chunk`), found as bodies
+            // (`lookup_chunk`), and assemblies refer only to those.
             Kept::Assembly { .. } => unreachable!("a chunk is a body"),
         }
     }
@@ -261,8 +269,7 @@ impl RenderCache {
                         if entry.ask(now) {
                             self.entries.get(key);
                         }
-                        let chunk = Chunk { key: *key, entry };
-                        Some(chunk.rendered().clone())
+                        Some(entry.chunk_body().clone())
                     })
                     .collect::<Option<Vec<Rendered>>>()?;
                 Some(Found::Assembly {
